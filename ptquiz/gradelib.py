@@ -1,0 +1,192 @@
+"""What graders import: the @check decorator and assertions that teach.
+
+A grader is a pytest file ``graders/test_NN_slug.py``. Each check is a test
+function taking the ``ex`` fixture (the learner's module, loaded by the plugin)::
+
+    from ptquiz.gradelib import check, fail, assert_shape
+
+    @check(points=2, category="shape")
+    def test_output_shape(ex):
+        '''Output is (batch, 5) for several batch sizes.
+        zh: 对不同的 batch 大小，输出形状都是 (batch, 5)。
+        '''
+        for b in (1, 3, 17):
+            assert_shape(ex.MyModule()(torch.randn(b, 10)), (b, 5), "MyModule output")
+
+Points and category must be literals (the kit reads them without running the
+grader). A failed check should say what was expected, what was seen and the
+likely mistake: raise through :func:`fail` or the ``assert_*`` helpers, each of
+which takes ``likely=("english", "中文")``.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import pytest
+import torch
+
+from .catalog import CATEGORIES
+from .shadow import DeviceMismatchError, ShadowTensor, shadow_device  # noqa: F401  (re-exported)
+
+
+class CheckFailed(AssertionError):
+    """A failed check with a message in English and Chinese."""
+
+    def __init__(self, en: str, zh: str | None = None):
+        super().__init__(en)
+        self.en, self.zh = en, zh or en
+
+
+def _likely(likely) -> tuple[str, str]:
+    if not likely:
+        return "", ""
+    if isinstance(likely, str):
+        return f" Likely mistake: {likely}", f" 可能的错误：{likely}"
+    en, zh = likely
+    return f" Likely mistake: {en}", f" 可能的错误：{zh}"
+
+
+def fail(en: str, zh: str | None = None, likely=None):
+    le, lz = _likely(likely)
+    raise CheckFailed(en + le, (zh or en) + lz)
+
+
+def expect(cond, en: str, zh: str | None = None, likely=None):
+    if not cond:
+        fail(en, zh, likely)
+
+
+def check(points: int, category: str, timeout: float | None = None):
+    """Mark a test function as a scored check (points and category must be literals)."""
+    if category not in CATEGORIES:
+        raise ValueError(f"category must be one of {CATEGORIES}, got {category!r}")
+
+    def deco(fn):
+        fn = pytest.mark.ptquiz_check(points=points, category=category)(fn)
+        fn = getattr(pytest.mark, category)(fn)
+        if timeout is not None:
+            fn = pytest.mark.timeout(timeout)(fn)
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------------------
+# assertions
+
+def _shape(t):
+    return tuple(t.shape) if hasattr(t, "shape") else type(t).__name__
+
+
+def assert_tensor(t, what: str, likely=None):
+    if not isinstance(t, torch.Tensor):
+        fail(f"{what}: expected a torch.Tensor, got {type(t).__name__}.",
+             f"{what}：应为 torch.Tensor，实际是 {type(t).__name__}。", likely)
+
+
+def assert_shape(t, expected, what: str = "output", likely=None):
+    assert_tensor(t, what, likely)
+    if tuple(t.shape) != tuple(expected):
+        fail(f"{what}: expected shape {tuple(expected)}, got {_shape(t)}.",
+             f"{what}：期望形状 {tuple(expected)}，实际为 {_shape(t)}。", likely)
+
+
+def assert_close(actual, expected, what: str = "output", atol: float = 1e-5, rtol: float = 1e-4, likely=None):
+    assert_tensor(actual, what, likely)
+    actual = actual.detach().cpu() if isinstance(actual, ShadowTensor) or actual.device.type != "cpu" else actual.detach()
+    expected = expected.detach().cpu()
+    if tuple(actual.shape) != tuple(expected.shape):
+        fail(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}.",
+             f"{what}：期望形状 {tuple(expected.shape)}，实际为 {tuple(actual.shape)}。", likely)
+    a, e = actual.double(), expected.double()
+    if not torch.allclose(a, e, atol=atol, rtol=rtol, equal_nan=True):
+        diff = (a - e).abs()
+        diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
+        idx = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape)) if diff.dim() else ()
+        fail(f"{what}: values differ from the expected ones (largest difference {diff.max().item():.3g} "
+             f"at index {idx}: expected {e[idx].item():.6g}, got {a[idx].item():.6g}).",
+             f"{what}：数值与期望不符（最大差 {diff.max().item():.3g}，位置 {idx}：期望 {e[idx].item():.6g}，"
+             f"实际 {a[idx].item():.6g}）。", likely)
+
+
+def assert_all_params_get_grad(module: torch.nn.Module, what: str = "model", likely=None):
+    params = list(module.named_parameters())
+    expect(params, f"{what} has no parameters: layers must be attributes (nn.Module or nn.Parameter) to be registered.",
+           f"{what} 没有参数：层必须作为属性（nn.Module 或 nn.Parameter）赋值才会被注册。", likely)
+    missing = [n for n, p in params if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    zero = [n for n, p in params if p.requires_grad and p.grad is not None and not p.grad.abs().sum() > 0]
+    if missing:
+        fail(f"{what}: parameters {missing} got no (finite) gradient after backward().",
+             f"{what}：参数 {missing} 在 backward() 后没有（有限的）梯度。",
+             likely or ("a layer is created but never used in forward, or the graph is cut by .detach()/.item()/numpy.",
+                        "某个层创建了但 forward 中没有使用，或计算图被 .detach()/.item()/numpy 切断。"))
+    if zero:
+        fail(f"{what}: parameters {zero} got an all-zero gradient.",
+             f"{what}：参数 {zero} 的梯度全为零。", likely)
+
+
+def learns(losses, k: int = 3, ratio: float = 0.8) -> bool:
+    """Mean of the last k losses below ratio x the mean of the first k."""
+    losses = [float(x) for x in losses]
+    if len(losses) < 2 * k or not all(math.isfinite(x) for x in losses):
+        return False
+    return sum(losses[-k:]) / k < ratio * sum(losses[:k]) / k
+
+
+def assert_learns(losses, what: str = "training", k: int = 3, ratio: float = 0.8, likely=None):
+    losses = [float(x) for x in losses]
+    if not learns(losses, k, ratio):
+        shown = ", ".join(f"{x:.4g}" for x in losses[:3]) + " ... " + ", ".join(f"{x:.4g}" for x in losses[-3:])
+        fail(f"{what}: the loss should fall below {ratio}x its starting value within {len(losses)} steps; saw {shown}.",
+             f"{what}：损失应在 {len(losses)} 步内降到初始值的 {ratio} 倍以下；实际 {shown}。",
+             likely or ("optimizer.step() missing, the optimizer not given the trainable parameters, or the loss detached.",
+                        "缺少 optimizer.step()、优化器没有拿到可训练参数，或损失被 detach。"))
+
+
+# ---------------------------------------------------------------------------
+# devices and randomness
+
+@contextlib.contextmanager
+def accelerator():
+    """Yield a non-CPU device: real CUDA when present, else the shadow stand-in.
+
+    Build models on the CPU *before* entering (or inside, then move them): the point
+    is to check that the learner's code moves things / creates tensors on the right device.
+    """
+    if torch.cuda.is_available():
+        yield torch.device("cuda")
+    else:
+        with shadow_device() as dev:
+            yield dev
+
+
+def on_device(t, dev) -> bool:
+    return isinstance(t, torch.Tensor) and t.device.type == torch.device(dev).type
+
+
+def assert_on_device(t, dev, what: str = "output", likely=None):
+    assert_tensor(t, what, likely)
+    if not on_device(t, dev):
+        fail(f"{what}: expected it on the accelerator ({torch.device(dev).type}), found it on {t.device}.",
+             f"{what}：应位于加速设备上，实际位于 {t.device}。",
+             likely or ("a tensor created without device=..., or .cpu() called inside the model.",
+                        "创建张量时没有指定 device=...，或在模型内部调用了 .cpu()。"))
+
+
+def to_cpu(x):
+    """Detach and bring a tensor (or nested structure) back to plain CPU."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_cpu(v) for v in x)
+    if isinstance(x, dict):
+        return {k: to_cpu(v) for k, v in x.items()}
+    return x
+
+
+@contextlib.contextmanager
+def seeded(seed: int = 0):
+    """Run a block with a fixed seed without disturbing the caller's RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
