@@ -1,2 +1,310 @@
-def main():
-    print("stub")
+"""pt-quiz: the command line. A thin click layer over the engine in ptquiz/.
+
+`list`, `start` and `hint` never import torch, so they answer at once.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ptquiz.catalog import Catalog, CatalogError, text
+from ptquiz.i18n import LANGS, detect_lang, t
+from ptquiz.state import State
+
+
+class Ctx:
+    def __init__(self, lang, packs, root):
+        self.lang = detect_lang(lang)
+        self._packs = packs
+        self._root = root
+        self._catalog = None
+        self._state = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            try:
+                self._catalog = Catalog(Path(self._root) if self._root else None, [Path(p) for p in self._packs])
+            except CatalogError as e:
+                die(str(e))
+            for err in self._catalog.errors:
+                click.secho(f"warning: {err}", fg="yellow", err=True)
+        return self._catalog
+
+    @property
+    def state(self) -> State:
+        if self._state is None:
+            self._state = State(self.catalog.root)
+            if self._state.warning:
+                click.secho(f"warning: {self._state.warning}", fg="yellow", err=True)
+        return self._state
+
+    def exercise(self, n: int):
+        try:
+            return self.catalog.get(n)
+        except CatalogError:
+            valid = ", ".join(str(k) for k in sorted(self.catalog.exercises)) or "-"
+            die(t("no_exercise", self.lang, n=n, valid=valid))
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(path)
+
+
+def backup_file(root: Path, path: Path) -> Path:
+    """Copy a learner's file to .pt-quiz/backups/ before anything overwrites it."""
+    backups = root / ".pt-quiz" / "backups"
+    backups.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup, n = backups / f"{path.stem}.{stamp}.py", 1
+    while backup.exists():
+        backup, n = backups / f"{path.stem}.{stamp}-{n}.py", n + 1
+    shutil.copy2(path, backup)
+    return backup
+
+
+def die(msg: str, code: int = 2):
+    click.secho(f"Error: {msg}", fg="red", err=True)
+    sys.exit(code)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--lang", type=click.Choice(LANGS), default=None,
+              help="Language of every text you read (default: $PT_QUIZ_LANG, else your locale).")
+@click.option("--pack", "packs", multiple=True, type=click.Path(file_okay=False),
+              help="Extra exercise pack folder (exercises/, solutions/, graders/). Repeatable.")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Project folder (default: $PT_QUIZ_ROOT, else the nearest with [tool.pt-quiz] in pyproject.toml).")
+@click.version_option(package_name="pt-quiz")
+@click.pass_context
+def main(ctx, lang, packs, root):
+    """pt-quiz: PyTorch interview questions you answer in code, graded on the spot."""
+    ctx.obj = Ctx(lang, packs, root)
+
+
+# ---------------------------------------------------------------------------
+# learner commands
+
+@main.command("list")
+@pass_ctx
+def list_(c: Ctx):
+    """All exercises with their status, score and your progress."""
+    cat, st, lang = c.catalog, c.state, c.lang
+    statuses = t("status", lang)
+    passed = 0
+    for ex in cat:
+        last = st.last_score(ex.number)
+        if st.passed(ex.number):
+            passed += 1
+            status = statuses["passed"]
+        elif last:
+            status = statuses["partial"] if last[0] else statuses["failed"]
+        else:
+            status = statuses["new"]
+        score = f"{last[0]}/{last[1]}" if last else ""
+        cur = "▶" if st.current == ex.number else " "
+        stars = "★" * ex.difficulty
+        click.echo(f"{cur} {ex.number:>2}  {text(ex.title, lang):<42} {stars:<4} {status:<8} {score}")
+    click.echo("")
+    click.echo(t("progress", lang, passed=passed, total=len(cat)))
+
+
+@main.command()
+@click.argument("number", type=int)
+@pass_ctx
+def start(c: Ctx, number):
+    """Show question NUMBER and make it the current one. Never overwrites your file."""
+    from ptquiz.stubs import pristine_stub, todo_functions
+
+    ex, lang = c.exercise(number), c.lang
+    path = ex.exercise_path
+    stub = None
+    if not path.exists():
+        stub = pristine_stub(ex)
+        if stub is None:
+            die(t("no_stub", lang, n=number, name=ex.name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(stub, encoding="utf-8")
+        note = t("created", lang, path=c.rel(path))
+    else:
+        note = None
+    click.secho(f"\n{ex.number:02d} · {text(ex.title, lang)}", bold=True)
+    click.echo(text(ex.prompt, lang).strip() + "\n")
+    source = stub or pristine_stub(ex) or path.read_text(encoding="utf-8", errors="replace")
+    todo = todo_functions(source)
+    if todo:
+        click.echo(f"{t('implement', lang)}: " + ", ".join(todo))
+    click.echo(f"{t('edit', lang)}: {c.rel(path)}")
+    if note:
+        click.echo(note)
+    click.echo(t("next_steps", lang, n=number))
+    c.state.start(number)
+    c.state.save()
+
+
+@main.command()
+@click.argument("number", type=int, required=False)
+@pass_ctx
+def hint(c: Ctx, number):
+    """Show the next hint for NUMBER (default: the current exercise)."""
+    number = _current(c, number)
+    ex, lang, st = c.exercise(number), c.lang, c.state
+    level = min(st.hint_level(number) + 1, len(ex.hints))
+    click.secho(t("hint", lang, level=level, total=len(ex.hints), n=number), bold=True)
+    click.echo(text(ex.hints[level - 1], lang))
+    if level == len(ex.hints):
+        click.echo(t("hint_last", lang, n=number))
+    st.set_hint_level(number, level)
+    st.save()
+
+
+def _current(c: Ctx, number):
+    if number is not None:
+        return number
+    if c.state.current is None:
+        die(t("no_current", c.lang))
+    return c.state.current
+
+
+@main.command()
+@click.argument("numbers", type=int, nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Grade every exercise.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@click.option("--target", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Grade the files in this folder instead of exercises/ (e.g. solutions/).")
+@click.option("--workers", type=int, default=None, help="Parallel grading processes (default: cores, at most 4).")
+@pass_ctx
+def grade(c: Ctx, numbers, all_, as_json, target, workers):
+    """Grade exercises (default: the ones you started). Exit 0 only when all got full marks."""
+    from ptquiz.report import render_text
+    from ptquiz.runner import GradingError
+    from ptquiz.runner import grade as run_grade
+
+    cat, lang = c.catalog, c.lang
+    if all_:
+        exs = list(cat)
+    elif numbers:
+        exs = [c.exercise(n) for n in dict.fromkeys(numbers)]
+    else:
+        started = [n for n in c.state.started if n in cat.exercises]
+        if not started:
+            die(t("nothing_to_grade", lang))
+        exs = [cat.get(n) for n in sorted(started)]
+    try:
+        result = run_grade(exs, target=Path(target).resolve() if target else None, workers=workers,
+                           cwd=cat.root)
+    except GradingError as e:
+        die(str(e), code=3)
+    if target is None:
+        for e in result.exercises:
+            c.state.record(e.number, e.score, e.max_score)
+        c.state.save()
+    if as_json:
+        click.echo(json.dumps(result.to_json(lang), ensure_ascii=False, indent=1))
+    else:
+        click.echo(render_text(result, lang, color=sys.stdout.isatty()))
+    sys.exit(0 if result.score == result.max_score and result.max_score > 0 else 1)
+
+
+@main.command()
+@click.argument("number", type=int)
+@pass_ctx
+def reset(c: Ctx, number):
+    """Restore the starting stub of NUMBER; your file is backed up first."""
+    from ptquiz.stubs import pristine_stub
+
+    ex, lang = c.exercise(number), c.lang
+    stub = pristine_stub(ex)
+    if stub is None:
+        die(t("no_stub", lang, n=number, name=ex.name))
+    path = ex.exercise_path
+    if path.exists():
+        backup = backup_file(c.catalog.root, path)
+        path.write_text(stub, encoding="utf-8")
+        click.echo(t("reset_done", lang, path=c.rel(path)))
+        click.echo(t("backup", lang, path=c.rel(backup)))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(stub, encoding="utf-8")
+        click.echo(t("reset_missing", lang, path=c.rel(path)))
+
+
+@main.command()
+@click.argument("number", type=int)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask, even if you have not passed it yet.")
+@pass_ctx
+def solution(c: Ctx, number, yes):
+    """Show the reference solution of NUMBER (asks first unless you passed it)."""
+    ex, lang = c.exercise(number), c.lang
+    if not ex.solution_path.exists():
+        die(t("no_solutions", lang, name=ex.name), code=1)
+    if not yes and not c.state.passed(number):
+        if not click.confirm(t("confirm_solution", lang, n=number), default=False):
+            sys.exit(1)
+    click.echo(ex.solution_path.read_text(encoding="utf-8"))
+
+
+@main.command()
+@click.argument("number", type=int, required=False)
+@click.option("--interval", type=float, default=0.5, help="Seconds between checks for changes.")
+@click.option("--once", is_flag=True, hidden=True, help="Grade once through the warm path and exit (tests).")
+@pass_ctx
+def watch(c: Ctx, number, interval, once):
+    """Re-grade the current exercise every time you save it."""
+    from ptquiz.watch import watch as run_watch
+
+    number = _current(c, number)
+    ex = c.exercise(number)
+    click.echo(t("watching", c.lang, path=c.rel(ex.exercise_path)))
+    run_watch(ex, c, interval=interval, once=once)
+
+
+# ---------------------------------------------------------------------------
+# instructor commands
+
+@main.command()
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 naming every stale stub.")
+@pass_ctx
+def build(c: Ctx, check):
+    """Regenerate every stub in exercises/ from its solution (idempotent; changed files are backed up)."""
+    from ptquiz.stubs import StubError, stub_for
+
+    stale, written = [], []
+    for ex in c.catalog:
+        if not ex.solution_path.exists():
+            continue
+        try:
+            stub = stub_for(ex.solution_path)
+        except StubError as e:
+            die(str(e), code=1)
+        cur = ex.exercise_path.read_text(encoding="utf-8") if ex.exercise_path.exists() else None
+        if cur != stub:
+            if check:
+                stale.append(ex)
+            else:
+                if cur is not None:  # it may hold a learner's work: keep a copy
+                    backup_file(c.catalog.root, ex.exercise_path)
+                ex.exercise_path.parent.mkdir(parents=True, exist_ok=True)
+                ex.exercise_path.write_text(stub, encoding="utf-8")
+                written.append(ex)
+    for ex in stale:
+        click.echo(f"stale: {c.rel(ex.exercise_path)} differs from what {c.rel(ex.solution_path)} generates; run `pt-quiz build`")
+    for ex in written:
+        click.echo(f"wrote {c.rel(ex.exercise_path)}")
+    if not stale and not written:
+        click.echo("all stubs are up to date")
+    sys.exit(1 if stale else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import types
 from pathlib import Path
@@ -128,24 +129,26 @@ def explain(exc: BaseException) -> dict:
     """A short {'en', 'zh'} message for a failed check."""
     en = getattr(exc, "en", None)
     if en is not None:  # CheckFailed or LearnerLoadError: already worded for the learner
-        return {"en": en, "zh": getattr(exc, "zh", en)}
+        kind = "load" if isinstance(exc, LearnerLoadError) else "check"
+        return {"en": en, "zh": getattr(exc, "zh", en), "kind": kind}
     where = _learner_line(exc.__traceback__)
     loc = f" (at {_rel(where[0])}:{where[1]} in {where[2]})" if where else ""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     name = type(exc).__name__
     if isinstance(exc, NotImplementedError) and where:
         return {"en": f"Not implemented yet: {where[2]} at {_rel(where[0])}:{where[1]} still raises NotImplementedError.",
-                "zh": f"尚未实现：{_rel(where[0])}:{where[1]} 的 {where[2]} 仍然抛出 NotImplementedError。"}
-    if text.startswith("Timeout >"):
-        secs = text[len("Timeout >"):].rstrip("s")
+                "zh": f"尚未实现：{_rel(where[0])}:{where[1]} 的 {where[2]} 仍然抛出 NotImplementedError。", "kind": "todo"}
+    timeout = re.match(r"Timeout \(?>\s*([\d.]+)\s*s", text)
+    if timeout:
+        secs = timeout.group(1)
         return {"en": f"The check took longer than {secs} s and was stopped{loc}: an infinite loop, or far too much work?",
-                "zh": f"该检查超过 {secs} 秒被终止{loc}：是否有死循环或计算量过大？"}
+                "zh": f"该检查超过 {secs} 秒被终止{loc}：是否有死循环或计算量过大？", "kind": "timeout"}
     if name == "DeviceMismatchError":
         return {"en": f"Device mismatch on the GPU stand-in{loc}: {text}",
-                "zh": f"设备不一致{loc}：有张量留在了 CPU 上，而其余张量在（模拟的）GPU 上。{text}"}
+                "zh": f"设备不一致{loc}：有张量留在了 CPU 上，而其余张量在（模拟的）GPU 上。{text}", "kind": "device"}
     if isinstance(exc, AssertionError):
-        return {"en": f"{text or 'assertion failed'}{loc}", "zh": f"{text or '断言失败'}{loc}"}
-    return {"en": f"{name}: {text}{loc}", "zh": f"{name}: {text}{loc}"}
+        return {"en": f"{text or 'assertion failed'}{loc}", "zh": f"{text or '断言失败'}{loc}", "kind": "check"}
+    return {"en": f"{name}: {text}{loc}", "zh": f"{name}: {text}{loc}", "kind": "error"}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -156,7 +159,7 @@ def pytest_runtest_makereport(item, call):
         try:
             msg = explain(call.excinfo.value)
         except Exception as e:  # noqa: BLE001 - never let message-building hide the failure
-            msg = {"en": f"{type(call.excinfo.value).__name__} ({e})", "zh": ""}
+            msg = {"en": f"{type(call.excinfo.value).__name__} ({e})", "zh": "", "kind": "error"}
         rep.user_properties.append((MSG_KEY, msg))
 
 
@@ -181,9 +184,10 @@ def pytest_runtest_logreport(report):
         if "crashed" in text and "worker" in text:
             msg = {"en": "The Python process running this check died (a segfault, os._exit() or a killed worker). "
                          "Look for code that exits the process or crashes in C code.",
-                   "zh": "运行该检查的 Python 进程崩溃了（段错误、os._exit() 或进程被杀）。检查是否有退出进程或导致崩溃的代码。"}
+                   "zh": "运行该检查的 Python 进程崩溃了（段错误、os._exit() 或进程被杀）。检查是否有退出进程或导致崩溃的代码。",
+                   "kind": "crash"}
         else:
-            msg = {"en": text.strip().splitlines()[-1][:500] if text.strip() else "failed", "zh": ""}
+            msg = {"en": text.strip().splitlines()[-1][:500] if text.strip() else "failed", "zh": "", "kind": "error"}
     _append(config, {"nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
                      "duration": round(getattr(report, "duration", 0.0), 4), "message": msg})
 
@@ -195,7 +199,7 @@ def pytest_collectreport(report):
     text = str(report.longrepr or "").strip()
     _append(config, {"nodeid": report.nodeid, "when": "collect", "outcome": "failed", "duration": 0,
                      "message": {"en": "The grader itself could not be loaded: " + (text.splitlines()[-1] if text else "?"),
-                                 "zh": "评分脚本本身无法加载：" + (text.splitlines()[-1] if text else "?")}})
+                                 "zh": "评分脚本本身无法加载：" + (text.splitlines()[-1] if text else "?"), "kind": "grader"}})
 
 
 _CONFIG: dict = {}

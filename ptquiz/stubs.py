@@ -110,6 +110,15 @@ def stub_for(solution: Path) -> str:
     return make_stub(solution.read_text(encoding="utf-8"), str(solution))
 
 
+def pristine_stub(ex) -> str | None:
+    """The starting stub of an exercise: generated from its solution, or (in a student copy, which has no
+    solutions) the pristine copy under graders/stubs/. None when neither exists."""
+    if ex.solution_path.exists():
+        return stub_for(ex.solution_path)
+    copy = ex.pack / "graders" / "stubs" / f"{ex.name}.py"
+    return copy.read_text(encoding="utf-8") if copy.exists() else None
+
+
 if __name__ == "__main__":  # python -m ptquiz.stubs [NN_slug ...]: rewrite stubs from solutions
     import sys
 

@@ -1,0 +1,61 @@
+"""Texts of the CLI in English and Chinese. Language: --lang, else $PT_QUIZ_LANG, else the locale."""
+from __future__ import annotations
+
+import os
+
+LANGS = ("en", "zh")
+
+T = {
+    "no_exercise": {"en": "there is no exercise {n}. Valid numbers: {valid}",
+                    "zh": "没有第 {n} 题。可选题号：{valid}"},
+    "progress": {"en": "Progress: {passed}/{total} exercises passed", "zh": "进度：已通过 {passed}/{total} 题"},
+    "edit": {"en": "Edit", "zh": "编辑文件"},
+    "implement": {"en": "What to implement", "zh": "需要实现"},
+    "next_steps": {"en": "When ready: `pt-quiz grade {n}` · stuck: `pt-quiz hint {n}` · auto re-grade on save: `pt-quiz watch`",
+                   "zh": "完成后：`pt-quiz grade {n}` · 卡住了：`pt-quiz hint {n}` · 保存即评分：`pt-quiz watch`"},
+    "created": {"en": "Created {path} from the starting stub.", "zh": "已根据初始代码创建 {path}。"},
+    "kept": {"en": "Your file {path} already exists: it was left as it is.", "zh": "你的文件 {path} 已存在，未做任何改动。"},
+    "no_current": {"en": "No exercise started yet. Run `pt-quiz start 1` (or `pt-quiz list`).",
+                   "zh": "还没有开始任何题目。运行 `pt-quiz start 1`（或 `pt-quiz list`）。"},
+    "nothing_to_grade": {"en": "Nothing to grade: start an exercise (`pt-quiz start 1`), name one (`pt-quiz grade 3`) or use --all.",
+                         "zh": "没有可评分的题目：先开始一题（`pt-quiz start 1`），或指定题号（`pt-quiz grade 3`），或使用 --all。"},
+    "hint": {"en": "Hint {level}/{total} for exercise {n}", "zh": "第 {n} 题提示 {level}/{total}"},
+    "hint_last": {"en": "(That was the last hint. `pt-quiz solution {n}` shows the reference.)",
+                  "zh": "（这是最后一条提示。`pt-quiz solution {n}` 可查看参考答案。）"},
+    "total": {"en": "Total", "zh": "总分"},
+    "backup": {"en": "Your previous file was saved as {path}", "zh": "你之前的文件已备份到 {path}"},
+    "reset_done": {"en": "Restored {path} to the starting stub.", "zh": "已将 {path} 恢复为初始代码。"},
+    "reset_missing": {"en": "{path} did not exist; it now holds the starting stub.", "zh": "{path} 原本不存在，现已写入初始代码。"},
+    "no_solutions": {"en": "This copy of the kit has no reference solutions (solutions/{name}.py is missing).",
+                     "zh": "当前副本没有参考答案（缺少 solutions/{name}.py）。"},
+    "confirm_solution": {"en": "You have not passed exercise {n} yet. Show the reference solution anyway?",
+                         "zh": "你还没有通过第 {n} 题。仍然要查看参考答案吗？"},
+    "no_stub": {"en": "No starting stub for exercise {n}: neither solutions/{name}.py nor graders/stubs/{name}.py exists.",
+                "zh": "第 {n} 题没有初始代码：solutions/{name}.py 和 graders/stubs/{name}.py 都不存在。"},
+    "watching": {"en": "Watching {path} — grading on every save. Ctrl-C to stop.",
+                 "zh": "正在监视 {path}，每次保存都会重新评分。按 Ctrl-C 退出。"},
+    "all_passed": {"en": "All checks passed. Next: `pt-quiz start {n}`", "zh": "全部通过！下一题：`pt-quiz start {n}`"},
+    "status": {"en": {"passed": "passed", "partial": "partial", "failed": "failed", "todo": "to do", "error": "error",
+                      "missing": "missing", "new": "—"},
+               "zh": {"passed": "已通过", "partial": "部分通过", "failed": "未通过", "todo": "未完成", "error": "出错",
+                      "missing": "文件缺失", "new": "—"}},
+}
+
+
+def detect_lang(explicit: str | None = None) -> str:
+    if explicit:
+        return explicit
+    env = os.environ.get("PT_QUIZ_LANG", "").lower()
+    if env in LANGS:
+        return env
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        val = os.environ.get(var, "")
+        if val:
+            return "zh" if val.lower().startswith("zh") else "en"
+    return "en"
+
+
+def t(key: str, lang: str, **kw) -> str:
+    entry = T[key]
+    s = entry.get(lang) or entry["en"]
+    return s.format(**kw) if kw else s

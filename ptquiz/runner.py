@@ -1,0 +1,244 @@
+"""Run graders and turn pytest reports into scores. Never imports torch.
+
+Grading runs pytest in a child process under pytest-xdist (``-n W --dist
+worksteal``; with ``load`` a crashed worker's remaining tests were never rescheduled): a segfault, ``os._exit`` or hang in the learner's code costs only
+the check that ran it, and the other exercises are still graded. The plugin
+writes one JSON line per report; a check earns its points only from a passing
+report (positive evidence), never from an exit code or a missing failure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .catalog import CatalogError, Exercise
+
+DEFAULT_CHECK_TIMEOUT = float(os.environ.get("PT_QUIZ_CHECK_TIMEOUT", "60"))
+
+
+@dataclass
+class CheckResult:
+    name: str
+    title: dict
+    category: str
+    points: int
+    passed: bool
+    score: int
+    message: dict | None = None
+    kind: str | None = None
+    duration: float = 0.0
+
+
+@dataclass
+class ExerciseResult:
+    number: int
+    slug: str
+    title: dict
+    score: int
+    max_score: int
+    status: str
+    checks: list = field(default_factory=list)
+    message: dict | None = None
+
+
+@dataclass
+class GradeResult:
+    exercises: list
+    seconds: float = 0.0
+
+    @property
+    def score(self):
+        return sum(e.score for e in self.exercises)
+
+    @property
+    def max_score(self):
+        return sum(e.max_score for e in self.exercises)
+
+    def to_json(self, lang: str = "en") -> dict:
+        def msg(m):
+            return None if m is None else (m.get(lang) or m.get("en"))
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "exercises": [
+                {"number": e.number, "slug": e.slug, "title": e.title.get(lang) or e.title["en"],
+                 "score": e.score, "max_score": e.max_score, "status": e.status, "message": msg(e.message),
+                 "checks": [{"name": c.name, "title": c.title.get(lang) or c.title["en"], "category": c.category,
+                             "points": c.points, "score": c.score, "passed": c.passed,
+                             "message": msg(c.message), "duration": c.duration}
+                            for c in e.checks]}
+                for e in self.exercises],
+        }
+
+
+class GradingError(Exception):
+    pass
+
+
+def worker_count(n_files: int) -> int:
+    env = os.environ.get("PT_QUIZ_WORKERS")
+    if env and env.isdigit() and int(env) > 0:
+        return min(int(env), n_files)
+    return max(1, min(n_files, os.cpu_count() or 1, 4))
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    # parallel workers slow each other several-fold if each uses every core
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.setdefault(var, "1")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def pytest_args(graders: list[Path], results: Path, target: Path | None, check_timeout: float) -> list[str]:
+    args = [*map(str, graders), "-p", "ptquiz.plugin", "-p", "no:cacheprovider", "-o", "addopts=",
+            "-q", "--no-header", "-p", "no:randomly", "-p", "no:benchmark", "--timeout", str(check_timeout),
+            "--ptquiz-results", str(results), "-W", "ignore::DeprecationWarning"]
+    if target is not None:
+        args += ["--ptquiz-target", str(target)]
+    return args
+
+
+def run_pytest(graders: list[Path], target: Path | None = None, workers: int | None = None,
+               check_timeout: float = DEFAULT_CHECK_TIMEOUT, deadline: float | None = None,
+               cwd: Path | None = None) -> list[dict]:
+    """Run the graders in a child pytest under xdist; return the report records."""
+    workers = workers or worker_count(len(graders))
+    with tempfile.TemporaryDirectory(prefix="ptquiz-") as tmp:
+        results = Path(tmp) / "results.jsonl"
+        results.touch()
+        cmd = [sys.executable, "-m", "pytest",
+               *pytest_args(graders, results, target, check_timeout),
+               "-n", str(workers), "--dist", "worksteal", "--max-worker-restart", "1000"]
+        log = Path(tmp) / "pytest.log"
+        if deadline is None:
+            deadline = 120 + 4 * check_timeout * max(1, len(graders)) / workers
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                code = proc.wait(timeout=deadline)
+            except subprocess.TimeoutExpired:
+                code = None
+            finally:
+                if proc.poll() is None or code is None:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    proc.wait()
+        records = read_records(results)
+        if code is not None and code not in (0, 1) and not records:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise GradingError(f"pytest could not run the graders (exit code {code}):\n{tail}")
+        return records
+
+
+def read_records(path: Path) -> list[dict]:
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed process
+    return records
+
+
+def _split(nodeid: str) -> tuple[str, str]:
+    parts = nodeid.split("::")
+    file = Path(parts[0]).name
+    func = parts[1].split("[", 1)[0] if len(parts) > 1 else ""
+    return file, func
+
+
+NO_RESULT = {"en": "No result: the grading process stopped before this check finished (a crash, or the overall time limit).",
+             "zh": "没有结果：评分进程在该检查完成前停止了（崩溃或超过总时限）。", "kind": "noresult"}
+
+
+def score(exercises: list[Exercise], records: list[dict], target: Path | None = None) -> list[ExerciseResult]:
+    by_check: dict[tuple[str, str], list[dict]] = {}
+    collect_fail: dict[str, dict] = {}
+    for r in records:
+        file, func = _split(r["nodeid"])
+        if r.get("when") == "collect":
+            collect_fail[file] = r
+        else:
+            by_check.setdefault((file, func), []).append(r)
+    out = []
+    for ex in exercises:
+        try:
+            checks = ex.checks()
+        except CatalogError as e:
+            out.append(ExerciseResult(ex.number, ex.slug, ex.title, 0, 0, "error", [],
+                                      {"en": str(e), "zh": str(e)}))
+            continue
+        gfile = ex.grader_path.name
+        results = []
+        for c in checks:
+            recs = by_check.get((gfile, c.name), [])
+            calls = [r for r in recs if r["when"] == "call"]
+            failed = [r for r in recs if r["outcome"] == "failed"]
+            passed = bool(calls) and all(r["outcome"] == "passed" for r in calls) and not failed
+            if passed:
+                msg = None
+            elif failed:
+                msg = failed[0].get("message")
+            elif recs and all(r["outcome"] == "skipped" for r in recs):
+                msg = {"en": "Skipped.", "zh": "已跳过。"}
+            elif gfile in collect_fail:
+                msg = collect_fail[gfile]["message"]
+            else:
+                msg = NO_RESULT
+            kind = (msg or {}).get("kind")
+            results.append(CheckResult(c.name, c.title, c.category, c.points, passed, c.points if passed else 0,
+                                       msg, kind, round(sum(r.get("duration", 0) for r in recs), 3)))
+        total = sum(r.score for r in results)
+        mx = sum(c.points for c in checks)
+        kinds = {r.kind for r in results if not r.passed}
+        status, emsg = "partial", None
+        learner = ex.learner_path(target)
+        if not learner.exists():
+            status, emsg = "missing", results[0].message if results else None
+        elif total == mx:
+            status = "passed"
+        elif kinds == {"load"}:
+            status, emsg = "error", results[0].message
+        elif total == 0 and kinds <= {"todo"}:
+            status = "todo"
+        elif total == 0:
+            status = "failed"
+        out.append(ExerciseResult(ex.number, ex.slug, ex.title, total, mx, status, results, emsg))
+    return out
+
+
+def grade(exercises: list[Exercise], target: Path | None = None, workers: int | None = None,
+          cwd: Path | None = None) -> GradeResult:
+    t0 = time.monotonic()
+    graders, runnable = [], []
+    for ex in exercises:
+        if ex.grader_path.exists():
+            graders.append(ex.grader_path)
+            runnable.append(ex)
+    records = run_pytest(graders, target=target, workers=workers, cwd=cwd) if graders else []
+    return GradeResult(score(exercises, records, target), round(time.monotonic() - t0, 2))
+
+
+def result_from_dict(d: dict) -> GradeResult:
+    exs = []
+    for e in d["exercises"]:
+        checks = [CheckResult(**c) for c in e.pop("checks")]
+        exs.append(ExerciseResult(**e, checks=checks))
+    return GradeResult(exs, d.get("seconds", 0.0))
+
+
+def result_to_dict(r: GradeResult) -> dict:
+    return {"seconds": r.seconds, "exercises": [asdict(e) for e in r.exercises]}

@@ -1,0 +1,126 @@
+"""`pt-quiz watch`: re-grade on every save without paying the torch import again.
+
+The watcher imports torch (and what the grader imports) once, then for each change
+forks a child that runs pytest in-process on the warm interpreter. The child is
+disposable: a crash or hang in the learner's code kills only the child (the parent
+enforces a deadline), and the next save forks a fresh one.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from .catalog import Exercise
+from .runner import DEFAULT_CHECK_TIMEOUT, GradeResult, pytest_args, read_records, score
+
+
+def _preimport(grader: Path) -> None:
+    """Import the grader's top-level dependencies (torch, torchvision, ...) once, in the parent."""
+    import pytest  # noqa: F401
+    import ptquiz.gradelib  # noqa: F401  (imports torch)
+    try:
+        tree = ast.parse(grader.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return
+    for node in tree.body:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the child will report it properly
+                pass
+
+
+def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None = None) -> GradeResult:
+    import pytest
+
+    t0 = time.monotonic()
+    checks = ex.checks()
+    deadline = deadline or (30 + sum(c.timeout or DEFAULT_CHECK_TIMEOUT for c in checks))
+    with tempfile.TemporaryDirectory(prefix="ptquiz-watch-") as tmp:
+        results = Path(tmp) / "results.jsonl"
+        results.touch()
+        args = pytest_args([ex.grader_path], results, None, DEFAULT_CHECK_TIMEOUT) + ["-p", "no:xdist"]
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 3
+            try:
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                if cwd:
+                    os.chdir(cwd)
+                code = int(pytest.main(args))
+            finally:
+                os._exit(code)
+        end = time.monotonic() + deadline
+        while True:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > end:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.02)
+        records = read_records(results)
+    return GradeResult(score([ex], records), round(time.monotonic() - t0, 2))
+
+
+def _mtimes(paths):
+    out = []
+    for p in paths:
+        try:
+            out.append(p.stat().st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return out
+
+
+def watch(ex: Exercise, c, interval: float = 0.5, once: bool = False) -> None:
+    from .report import render_text
+
+    _preimport(ex.grader_path)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    paths = [ex.exercise_path, ex.grader_path]
+    last = None
+    try:
+        while True:
+            now = _mtimes(paths)
+            if now != last:
+                last = now
+                result = grade_forked(ex, cwd=c.catalog.root)
+                click.clear() if not once else None
+                click.echo(render_text(result, c.lang, color=not once))
+                e = result.exercises[0]
+                c.state.record(e.number, e.score, e.max_score)
+                c.state.save()
+                if once:
+                    return
+                if e.status == "passed":
+                    nxt = min((n for n in c.catalog.exercises if n > ex.number), default=None)
+                    if nxt:
+                        click.echo(click.style("\n" + _t("all_passed", c.lang, n=nxt), fg="green"))
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("")
+
+
+def _t(key, lang, **kw):
+    from .i18n import t
+    return t(key, lang, **kw)
