@@ -1,0 +1,412 @@
+"""Grader for exercise 03 — partial fine-tuning of a pretrained ResNet.
+
+The "pretrained" resnet18 is made here: a seeded random init with perturbed BatchNorm affine
+weights and real running statistics (a few forward passes in train mode on random data).
+Nothing is downloaded.
+"""
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import resnet18
+
+from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_learns, assert_on_device,
+                             assert_shape, check, expect, fail, seeded, to_cpu)
+
+BLOCKS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+EARLY = BLOCKS[:-1]
+_CACHE = {}
+
+
+def _pretrained():
+    """(template resnet18 with pretrained-like weights, reference feature extractor = it without fc)."""
+    if "rn" not in _CACHE:
+        with seeded(0):
+            rn = resnet18(weights=None)
+            bns = [mod for mod in rn.modules() if isinstance(mod, nn.BatchNorm2d)]
+            with torch.no_grad():
+                for bn in bns:
+                    bn.weight.uniform_(0.5, 1.5)
+                    bn.bias.normal_(0.0, 0.1)
+                    bn.momentum = None  # cumulative average: running stats = the data's statistics
+                rn.train()
+                for _ in range(3):
+                    rn(torch.randn(8, 3, 32, 32) * 1.3 + 0.2)
+            for bn in bns:
+                bn.momentum = 0.1
+            rn.eval()
+        ref = copy.deepcopy(rn)
+        ref.fc = nn.Identity()
+        ref.requires_grad_(False)
+        ref.eval()
+        _CACHE["rn"], _CACHE["ref"] = rn, ref
+    return _CACHE["rn"], _CACHE["ref"]
+
+
+def _build(ex, num_classes, seed=1):
+    """A FineTuner over a fresh copy of the pretrained resnet18, and handles on that resnet's blocks."""
+    rn = copy.deepcopy(_pretrained()[0])
+    parts = {n: getattr(rn, n) for n in BLOCKS}
+    with seeded(seed):
+        m = ex.FineTuner(rn, num_classes)
+    expect(isinstance(m, nn.Module), f"FineTuner(...) should be an nn.Module, got {type(m).__name__}.",
+           f"FineTuner(...) 应是 nn.Module，实际是 {type(m).__name__}。")
+    inside = list(m.modules())
+    missing = [n for n, mod in parts.items() if not any(mod is x for x in inside)]
+    if missing:
+        fail(f"FineTuner should reuse the given resnet's own modules as its backbone; {missing} of the given model "
+             "are not inside it.",
+             f"FineTuner 应直接复用传入 resnet 的模块作为骨干网络；传入模型的 {missing} 不在其中。",
+             likely=("the backbone was copied (copy.deepcopy) or rebuilt with a fresh resnet18(), which loses the "
+                     "pretrained weights.",
+                     "骨干网络被复制（copy.deepcopy）或用新的 resnet18() 重建了，预训练权重因此丢失。"))
+    head = getattr(m, "head", None)
+    if not isinstance(head, nn.Linear) or (head.in_features, head.out_features) != (512, num_classes):
+        fail(f"FineTuner(resnet, {num_classes}) should have self.head = nn.Linear(512, {num_classes}); found {head!r}.",
+             f"FineTuner(resnet, {num_classes}) 应有 self.head = nn.Linear(512, {num_classes})；实际为 {head!r}。",
+             likely=("the new head is missing, named differently, or sized for the 1000 ImageNet classes.",
+                     "缺少新的分类头、名字不对，或尺寸按 ImageNet 的 1000 类设置。"))
+    return m, parts
+
+
+def _data(seed, b, c, hw=32):
+    with seeded(seed):
+        return torch.randn(b, 3, hw, hw), torch.randint(0, c, (b,))
+
+
+def _expected(m, x):
+    """Logits of the pretrained features (BatchNorm with running stats) through the learner's head."""
+    with torch.no_grad():
+        return F.linear(_pretrained()[1](x), m.head.weight, m.head.bias)
+
+
+def _state(parts, names):
+    return {f"{n}.{k}": v.detach().clone() for n in names for k, v in parts[n].state_dict().items()}
+
+
+def _changed(before, parts, names):
+    now = _state(parts, names)
+    return [k for k, v in before.items() if k not in now or not torch.equal(now[k], v)]
+
+
+def _split(keys):
+    stats = [k for k in keys if k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")]
+    return [k for k in keys if k not in stats], stats
+
+
+def _named(parts, names):
+    return {id(p): f"{n}.{k}" for n in names for k, p in parts[n].named_parameters()}
+
+
+def _short(names, k=3):
+    names = list(names)
+    return ", ".join(names[:k]) + (f", ... ({len(names)} in all)" if len(names) > k else "")
+
+
+def _fail_if_moved(before, parts, names, what_en, what_zh):
+    changed = _changed(before, parts, names)
+    weights, stats = _split(changed)
+    if stats:
+        fail(f"{what_en}: BatchNorm running statistics of the frozen backbone changed ({_short(stats)}); they should "
+             "stay exactly as pretrained.",
+             f"{what_zh}：冻结骨干网络中 BatchNorm 的运行统计量发生了变化（{_short(stats)}）；它们应保持预训练时的值不变。",
+             likely=("requires_grad=False does not stop BatchNorm from updating running_mean/running_var: model.train() "
+                     "put the backbone's BatchNorm layers in training mode. Override train() to keep the backbone in "
+                     "eval mode.",
+                     "requires_grad=False 并不能阻止 BatchNorm 更新 running_mean/running_var：model.train() 让骨干网络的 "
+                     "BatchNorm 层进入了训练模式。请重写 train()，让骨干网络保持 eval 模式。"))
+    if weights:
+        fail(f"{what_en}: frozen backbone weights changed ({_short(weights)}); they should stay exactly as pretrained.",
+             f"{what_zh}：冻结的骨干网络权重发生了变化（{_short(weights)}）；它们应保持预训练时的值不变。",
+             likely=("the backbone was not frozen (requires_grad_(False) missing) and the optimizer updated it.",
+                     "骨干网络没有冻结（缺少 requires_grad_(False)），优化器更新了它。"))
+
+
+@check(points=2, category="shape")
+def test_output_shape(ex):
+    """Logits are (batch, num_classes) for several batch sizes, image sizes and class counts.
+    zh: 对不同的 batch 大小、图像尺寸和类别数，输出 logits 形状都是 (batch, num_classes)。
+    """
+    for c, b, hw in ((3, 1, 32), (3, 5, 32), (7, 2, 48)):
+        m, _ = _build(ex, c)
+        m.eval()
+        x, _ = _data(c + b, b, c, hw)
+        with torch.no_grad():
+            y = m(x)
+        assert_shape(y, (b, c), f"FineTuner(resnet, {c}) on input {tuple(x.shape)}",
+                     likely=("the features not flattened to (B, 512) before the head, or the old 1000-class fc kept.",
+                             "特征在进入分类头前没有展平为 (B, 512)，或保留了原来的 1000 类 fc。"))
+
+
+@check(points=2, category="correctness")
+def test_uses_pretrained_features(ex):
+    """In eval mode, logits equal head(pretrained resnet18 features without fc).
+    zh: eval 模式下，logits 等于 head(去掉 fc 的预训练 resnet18 特征)。
+    """
+    m, _ = _build(ex, 4)
+    m.eval()
+    x, _ = _data(3, 3, 4)
+    with torch.no_grad():
+        y = m(x)
+    assert_close(y, _expected(m, x), "eval-mode logits", atol=1e-4,
+                 likely=("a layer of the backbone skipped or applied twice (e.g. avgpool), the old fc kept in front of the "
+                         "head, or an extra activation.",
+                         "骨干网络的某层被跳过或重复使用（如 avgpool），原来的 fc 留在了分类头前面，或多加了激活函数。"))
+
+
+@check(points=2, category="correctness")
+def test_train_mode_keeps_backbone_in_eval(ex):
+    """After model.train(), the backbone's BatchNorm still uses its running statistics (same logits as eval).
+    zh: 调用 model.train() 之后，骨干网络的 BatchNorm 仍使用运行统计量（logits 与 eval 模式相同）。
+    """
+    m, parts = _build(ex, 3)
+    m.eval()
+    m.train()
+    expect(m.training and m.head.training, "After model.train(), the model itself and its head should be in training mode.",
+           "调用 model.train() 之后，模型本身和分类头应处于训练模式。",
+           likely=("train() ignores its mode argument.", "train() 忽略了 mode 参数。"))
+    x, _ = _data(5, 4, 3)
+    with torch.no_grad():
+        y = m(x)
+    want = _expected(m, x)
+    bn_training = [f"{n}.{k}" if k else n for n in BLOCKS for k, mod in parts[n].named_modules()
+                   if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.training]
+    if bn_training and not torch.allclose(y, want, atol=1e-4, rtol=1e-4):
+        fail(f"After model.train(), the frozen backbone's BatchNorm layers should stay in eval mode; "
+             f"{_short(bn_training)} are in training mode, so they normalise with each batch's statistics and update "
+             "their running statistics (the logits differ from the eval-mode ones).",
+             f"调用 model.train() 之后，冻结骨干网络的 BatchNorm 层应保持 eval 模式；{_short(bn_training)} 处于训练模式，"
+             "因此会用每个 batch 的统计量做归一化，并更新运行统计量（logits 与 eval 模式下不同）。",
+             likely=("model.train() recursively switches every submodule to training mode; override train() to call "
+                     "self.backbone.eval() afterwards (calling it once in __init__ is not enough).",
+                     "model.train() 会递归地把所有子模块切换到训练模式；请重写 train()，在其后调用 self.backbone.eval()"
+                     "（只在 __init__ 里调用一次是不够的）。"))
+    assert_close(y, want, "train-mode logits", atol=1e-4,
+                 likely=("the backbone behaves differently in train mode (batch statistics, dropout).",
+                         "骨干网络在训练模式下表现不同（使用 batch 统计量、dropout 等）。"))
+
+
+@check(points=2, category="gradient")
+def test_backbone_gets_no_gradient(ex):
+    """After loss.backward() in train mode, every backbone parameter is frozen and has grad None.
+    zh: 训练模式下 loss.backward() 之后，骨干网络的每个参数都已冻结，梯度为 None。
+    """
+    m, parts = _build(ex, 3)
+    m.train()
+    x, y = _data(6, 3, 3)
+    F.cross_entropy(m(x), y).backward()
+    names = _named(parts, BLOCKS)
+    trainable = [n for n in BLOCKS for k, p in parts[n].named_parameters() if p.requires_grad]
+    got = [names[id(p)] for n in BLOCKS for p in parts[n].parameters() if p.grad is not None]
+    if trainable or got:
+        bad = [f"{n}.{k}" for n in BLOCKS for k, p in parts[n].named_parameters() if p.requires_grad or p.grad is not None]
+        fail(f"Backbone parameters should have requires_grad=False and grad None after backward(); "
+             f"{_short(bad)} still require grad or received a gradient.",
+             f"backward() 之后，骨干网络参数应为 requires_grad=False 且梯度为 None；{_short(bad)} 仍需要梯度或收到了梯度。",
+             likely=("the backbone was never frozen: call self.backbone.requires_grad_(False) (leaving it out of the "
+                     "optimizer still spends time and memory computing its gradients).",
+                     "骨干网络没有冻结：调用 self.backbone.requires_grad_(False)（只是不交给优化器，仍会浪费时间和内存计算梯度）。"))
+
+
+@check(points=2, category="gradient")
+def test_head_gradient(ex):
+    """The head's weight and bias get the gradient autograd gives on the pretrained features.
+    zh: 分类头的权重和偏置得到的梯度，与在预训练特征上用 autograd 计算的梯度一致。
+    """
+    m, _ = _build(ex, 4)
+    m.eval()
+    x, y = _data(7, 5, 4)
+    F.cross_entropy(m(x), y).backward()
+    assert_all_params_get_grad(m.head, "the head")
+    w = m.head.weight.detach().clone().requires_grad_()
+    b = m.head.bias.detach().clone().requires_grad_()
+    F.cross_entropy(F.linear(_pretrained()[1](x), w, b), y).backward()
+    assert_close(m.head.weight.grad, w.grad, "gradient of head.weight", atol=1e-5)
+    assert_close(m.head.bias.grad, b.grad, "gradient of head.bias", atol=1e-5)
+
+
+@check(points=2, category="correctness")
+def test_optimizer_holds_only_trainable(ex):
+    """make_optimizer(model, lr) holds exactly the trainable parameters (the head), at lr.
+    zh: make_optimizer(model, lr) 恰好只包含可训练参数（分类头），学习率为 lr。
+    """
+    m, parts = _build(ex, 3)
+    opt = ex.make_optimizer(m, 0.02)
+    expect(isinstance(opt, torch.optim.Optimizer), f"make_optimizer should return a torch.optim.Optimizer, got {type(opt).__name__}.",
+           f"make_optimizer 应返回 torch.optim.Optimizer，实际是 {type(opt).__name__}。")
+    held = [p for g in opt.param_groups for p in g["params"]]
+    ids = {id(p) for p in held}
+    names = {id(p): n for n, p in m.named_parameters()}
+    frozen = [names.get(id(p), "?") for p in held if not p.requires_grad]
+    if frozen:
+        fail(f"The optimizer holds {len(frozen)} frozen parameters (requires_grad=False), e.g. {_short(frozen)}; it should "
+             "hold only the trainable ones.",
+             f"优化器中有 {len(frozen)} 个冻结参数（requires_grad=False），例如 {_short(frozen)}；它应只包含可训练参数。",
+             likely=("model.parameters() passed to the optimizer without filtering on p.requires_grad.",
+                     "把 model.parameters() 直接交给了优化器，没有按 p.requires_grad 过滤。"))
+    backbone = _named(parts, BLOCKS)
+    inb = [backbone[id(p)] for p in held if id(p) in backbone]
+    if inb:
+        fail(f"The optimizer holds backbone parameters ({_short(inb)}); for a fresh FineTuner only the head should be "
+             "trainable.",
+             f"优化器中有骨干网络参数（{_short(inb)}）；对新建的 FineTuner，只有分类头应可训练。",
+             likely=("the backbone was not frozen (requires_grad_(False) missing).", "骨干网络没有冻结（缺少 requires_grad_(False)）。"))
+    missing = [f"head.{n}" for n, p in m.head.named_parameters() if id(p) not in ids]
+    expect(not missing, f"The optimizer should hold the head's parameters; {missing} are missing.",
+           f"优化器应包含分类头的参数；缺少 {missing}。",
+           likely=("the optimizer built before the head was created, or over the wrong module.",
+                   "在创建分类头之前就构建了优化器，或传入了错误的模块。"))
+    foreign = [p for p in held if id(p) not in names]
+    expect(not foreign, f"The optimizer holds {len(foreign)} tensors that are not parameters of the model.",
+           f"优化器中有 {len(foreign)} 个不属于该模型的张量。")
+    lrs = sorted({g["lr"] for g in opt.param_groups})
+    expect(all(abs(v - 0.02) < 1e-12 for v in lrs), f"make_optimizer(model, lr=0.02) should use lr 0.02; its groups have lr {lrs}.",
+           f"make_optimizer(model, lr=0.02) 应使用学习率 0.02；各参数组的学习率为 {lrs}。")
+
+
+@check(points=2, category="training")
+def test_backbone_unchanged_by_training(ex):
+    """Three optimizer steps in model.train() mode leave every backbone weight and BatchNorm buffer unchanged.
+    zh: 在 model.train() 模式下走 3 步优化后，骨干网络的所有权重和 BatchNorm 缓冲区保持不变。
+    """
+    m, parts = _build(ex, 3)
+    before = _state(parts, BLOCKS)
+    head_before = m.head.weight.detach().clone()
+    m.train()
+    opt = ex.make_optimizer(m, 1e-2)
+    x, y = _data(8, 4, 3)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(m(x), y).backward()
+        opt.step()
+    _fail_if_moved(before, parts, BLOCKS, "After 3 training steps", "训练 3 步之后")
+    expect(not torch.equal(m.head.weight.detach(), head_before),
+           "After 3 training steps the head's weight should have changed; it did not.",
+           "训练 3 步之后分类头的权重应发生变化，但没有。",
+           likely=("make_optimizer does not hold the head's parameters.", "make_optimizer 没有包含分类头的参数。"))
+
+
+@check(points=2, category="training")
+def test_loss_decreases(ex):
+    """Training the head with make_optimizer(model, 1e-2) lowers the loss on a tiny synthetic task.
+    zh: 用 make_optimizer(model, 1e-2) 训练分类头，能在一个很小的合成任务上降低损失。
+    """
+    m, _ = _build(ex, 4)
+    m.train()
+    opt = ex.make_optimizer(m, 1e-2)
+    x, y = _data(9, 6, 4)
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert_learns(losses, "training the head for 15 steps")
+
+
+@check(points=2, category="correctness")
+def test_unfreeze_param_groups(ex):
+    """unfreeze_last_block: layer4 trainable, earlier layers frozen; groups head at head_lr, layer4 at block_lr.
+    zh: unfreeze_last_block：layer4 可训练、之前的层仍冻结；参数组为 head（head_lr）和 layer4（block_lr）。
+    """
+    m, parts = _build(ex, 5)
+    opt = ex.unfreeze_last_block(m, 1e-2, 1e-3)
+    expect(isinstance(opt, torch.optim.Optimizer),
+           f"unfreeze_last_block should return a torch.optim.Optimizer, got {type(opt).__name__}.",
+           f"unfreeze_last_block 应返回 torch.optim.Optimizer，实际是 {type(opt).__name__}。")
+    still = [f"layer4.{k}" for k, p in parts["layer4"].named_parameters() if not p.requires_grad]
+    expect(not still, f"After unfreeze_last_block, layer4's parameters should require grad; {_short(still)} do not.",
+           f"unfreeze_last_block 之后，layer4 的参数应需要梯度；{_short(still)} 仍不需要。",
+           likely=("requires_grad_(True) not called on the backbone's layer4.", "没有对骨干网络的 layer4 调用 requires_grad_(True)。"))
+    early = [f"{n}.{k}" for n in EARLY for k, p in parts[n].named_parameters() if p.requires_grad]
+    expect(not early, f"Only layer4 should be unfrozen; earlier layers require grad too: {_short(early)}.",
+           f"只应解冻 layer4；之前的层也需要梯度了：{_short(early)}。",
+           likely=("the whole backbone unfrozen, or never frozen in FineTuner.__init__.",
+                   "解冻了整个骨干网络，或在 FineTuner.__init__ 中根本没有冻结。"))
+    group = {id(p): g for g in opt.param_groups for p in g["params"]}
+    names = {id(p): n for n, p in m.named_parameters()}
+    frozen = [names.get(id(p), "?") for g in opt.param_groups for p in g["params"] if not p.requires_grad]
+    expect(not frozen, f"The optimizer holds {len(frozen)} frozen parameters (requires_grad=False), e.g. {_short(frozen)}; "
+           "it should hold only the head and layer4.",
+           f"优化器中有 {len(frozen)} 个冻结参数（requires_grad=False），例如 {_short(frozen)}；它应只包含分类头和 layer4。",
+           likely=("a group built from the whole backbone (model.backbone.parameters()) instead of layer4 only.",
+                   "参数组用整个骨干网络（model.backbone.parameters()）构建，而不是只用 layer4。"))
+    head = list(m.head.parameters())
+    l4 = list(parts["layer4"].parameters())
+    absent = [f"head.{n}" for n, p in m.head.named_parameters() if id(p) not in group] + \
+             [f"layer4.{n}" for n, p in parts["layer4"].named_parameters() if id(p) not in group]
+    expect(not absent, f"The optimizer should hold the head and every layer4 parameter; missing {_short(absent)}.",
+           f"优化器应包含分类头和 layer4 的全部参数；缺少 {_short(absent)}。")
+    head_lr = sorted({group[id(p)]["lr"] for p in head})
+    l4_lr = sorted({group[id(p)]["lr"] for p in l4})
+    ok = len(head_lr) == 1 and len(l4_lr) == 1 and abs(head_lr[0] - 1e-2) < 1e-12 and abs(l4_lr[0] - 1e-3) < 1e-12
+    expect(ok, f"unfreeze_last_block(model, head_lr=0.01, block_lr=0.001): layer4 should train at the lower learning rate "
+           f"0.001 and the head at 0.01; saw layer4 lr {l4_lr} and head lr {head_lr}.",
+           f"unfreeze_last_block(model, head_lr=0.01, block_lr=0.001)：layer4 应使用较低的学习率 0.001，分类头使用 0.01；"
+           f"实际 layer4 学习率为 {l4_lr}，分类头为 {head_lr}。",
+           likely=("one parameter group (or the same lr) for both: give the optimizer a list of two dicts "
+                   "[{'params': head, 'lr': head_lr}, {'params': layer4, 'lr': block_lr}].",
+                   "两者用了同一个参数组（或同一学习率）：应传给优化器两个字典的列表 "
+                   "[{'params': head, 'lr': head_lr}, {'params': layer4, 'lr': block_lr}]。"))
+
+
+@check(points=2, category="training")
+def test_unfreeze_trains_only_layer4(ex):
+    """After unfreeze_last_block, training steps update layer4 (and the head) but nothing before layer4.
+    zh: unfreeze_last_block 之后，训练会更新 layer4（和分类头），但不改变 layer4 之前的任何东西。
+    """
+    m, parts = _build(ex, 3)
+    opt = ex.unfreeze_last_block(m, 1e-2, 1e-3)
+    m.train()
+    before = _state(parts, EARLY)
+    l4_before = {k: p.detach().clone() for k, p in parts["layer4"].named_parameters()}
+    x, y = _data(10, 4, 3)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(m(x), y).backward()
+        if _ == 0:
+            assert_all_params_get_grad(parts["layer4"], "layer4 (unfrozen)",
+                                       likely=("layer4 left frozen, or the backbone run under torch.no_grad().",
+                                               "layer4 仍被冻结，或骨干网络在 torch.no_grad() 下运行。"))
+            early = [f"{n}.{k}" for n in EARLY for k, p in parts[n].named_parameters() if p.grad is not None]
+            expect(not early, f"Layers before layer4 should get no gradient; {_short(early)} did.",
+                   f"layer4 之前的层不应得到梯度；{_short(early)} 得到了梯度。",
+                   likely=("the whole backbone unfrozen instead of layer4 only.", "解冻了整个骨干网络，而不是只解冻 layer4。"))
+        opt.step()
+    same = [f"layer4.{k}" for k, p in parts["layer4"].named_parameters() if torch.equal(p.detach(), l4_before[k])]
+    expect(not same, f"After 3 steps layer4's parameters should have changed; {_short(same)} did not.",
+           f"训练 3 步之后 layer4 的参数应发生变化；{_short(same)} 没有变。",
+           likely=("layer4's parameters are not in the optimizer.", "layer4 的参数不在优化器中。"))
+    _fail_if_moved(before, parts, EARLY, "After 3 steps with layer4 unfrozen", "解冻 layer4 并训练 3 步之后")
+
+
+@check(points=2, category="device")
+def test_runs_on_accelerator(ex):
+    """Moved with .to(device), it gives the CPU's logits there, and an optimizer step runs on the device.
+    zh: 用 .to(device) 移动后，在该设备上得到与 CPU 相同的 logits，并且优化器能在该设备上完成一步更新。
+    """
+    m, _ = _build(ex, 3)
+    m.eval()
+    x, y = _data(11, 2, 3)
+    with torch.no_grad():
+        ref = m(x)
+    head_before = m.head.weight.detach().clone()
+    with accelerator() as dev:
+        m.to(dev)
+        with torch.no_grad():
+            out = m(x.to(dev))
+        assert_on_device(out, dev, "FineTuner output")
+        out = to_cpu(out)
+        m.train()
+        opt = ex.make_optimizer(m, 1e-2)
+        opt.zero_grad()
+        F.cross_entropy(m(x.to(dev)), y.to(dev)).backward()
+        opt.step()
+        assert_on_device(m.head.weight, dev, "head.weight after an optimizer step")
+        w = to_cpu(m.head.weight)
+    # loose tolerance: on real CUDA, cuDNN convolutions may run in TF32 by default
+    assert_close(out, ref, "logits on the accelerator", atol=5e-3, rtol=1e-2)
+    expect(not torch.equal(w, head_before), "An optimizer step on the accelerator should change head.weight; it did not.",
+           "在加速设备上走一步优化后 head.weight 应发生变化，但没有。")

@@ -1,0 +1,35 @@
+"""Unfrozen layer4 trained at the head's learning rate (one parameter group for both).
+expect-message: should train at the lower learning rate
+
+Pretrained layers need a smaller step than the freshly initialised head, or the first updates
+(driven by the head's random predictions) wreck the pretrained features.
+"""
+import torch
+from torch import nn
+
+
+class FineTuner(nn.Module):
+    def __init__(self, backbone: nn.Module, num_classes: int):
+        super().__init__()
+        backbone.fc = nn.Identity()
+        self.backbone = backbone
+        self.backbone.requires_grad_(False)
+        self.head = nn.Linear(512, num_classes)
+        self.train()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def unfreeze_last_block(model: FineTuner, head_lr: float, block_lr: float) -> torch.optim.Optimizer:
+    model.backbone.layer4.requires_grad_(True)
+    return make_optimizer(model, head_lr)
