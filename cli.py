@@ -137,7 +137,8 @@ def start(c: Ctx, number):
         path.write_text(stub, encoding="utf-8")
         note = t("created", lang, path=c.rel(path))
     else:
-        note = None
+        pristine = pristine_stub(ex)
+        note = None if pristine == path.read_text(encoding="utf-8", errors="replace") else t("kept", lang, path=c.rel(path))
     click.secho(f"\n{ex.number:02d} · {text(ex.title, lang)}", bold=True)
     click.echo(text(ex.prompt, lang).strip() + "\n")
     source = stub or pristine_stub(ex) or path.read_text(encoding="utf-8", errors="replace")

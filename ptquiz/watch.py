@@ -25,6 +25,7 @@ def _preimport(grader: Path) -> None:
     """Import the grader's top-level dependencies (torch, torchvision, ...) once, in the parent."""
     import pytest  # noqa: F401
     import ptquiz.gradelib  # noqa: F401  (imports torch)
+    import torch._dynamo  # noqa: F401  (the first optimizer built in a process imports it: pay once)
     try:
         tree = ast.parse(grader.read_text(encoding="utf-8"))
     except (OSError, SyntaxError):
