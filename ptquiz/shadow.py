@@ -77,6 +77,8 @@ class ShadowTensor(torch.Tensor):
                 "can't convert a GPU tensor to numpy. Use Tensor.cpu() to copy the tensor to host "
                 "memory first (the grader ran your code on a stand-in for a GPU)."
             )
+        if func is torch.Tensor.tolist:  # CUDA tensors copy to host for tolist(); so does the stand-in
+            return args[0].elem.tolist()
         with torch._C.DisableTorchFunctionSubclass():
             return func(*args, **kwargs)
 
@@ -170,11 +172,46 @@ def _flat(tree):
     return out
 
 
+def _from_data(factory):
+    """torch.tensor & co. copy their data under a guard that hides it from dispatch modes, so with
+    device=<stand-in> they would make an empty meta tensor: build on the CPU and wrap instead."""
+    def wrapper(*args, **kwargs):
+        if _is_shadow_device(kwargs.get("device")):
+            kwargs = dict(kwargs, device="cpu")
+            t = factory(*args, **kwargs)
+            return ShadowTensor(t) if not isinstance(t, ShadowTensor) else t
+        return factory(*args, **kwargs)
+    wrapper.__wrapped__ = factory
+    return wrapper
+
+
+_DATA_FACTORIES = ("tensor", "as_tensor", "asarray")
+
+
+def _load(load):
+    """torch.load(..., map_location=<stand-in>) would give data-less meta tensors: load on the CPU, then wrap."""
+    def wrapper(*args, **kwargs):
+        loc = kwargs.get("map_location")
+        if isinstance(loc, (str, torch.device)) and _is_shadow_device(loc):
+            obj = load(*args, **dict(kwargs, map_location="cpu"))
+            return tree_map(lambda t: ShadowTensor(t) if isinstance(t, torch.Tensor) and not isinstance(t, ShadowTensor) else t, obj)
+        return load(*args, **kwargs)
+    wrapper.__wrapped__ = load
+    return wrapper
+
+
 @contextlib.contextmanager
 def shadow_device():
     """Activate the stand-in device; yields the ``torch.device`` to move things to."""
-    with _ShadowMode():
-        yield SHADOW
+    saved = {name: getattr(torch, name) for name in (*_DATA_FACTORIES, "load")}
+    try:
+        for name, fn in saved.items():
+            setattr(torch, name, _load(fn) if name == "load" else _from_data(fn))
+        with _ShadowMode():
+            yield SHADOW
+    finally:
+        for name, fn in saved.items():
+            setattr(torch, name, fn)
 
 
 def is_shadow(t) -> bool:

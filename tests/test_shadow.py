@@ -80,6 +80,9 @@ def test_numpy_without_cpu_is_refused_and_cpu_numpy_works():
         with pytest.raises(TypeError, match="cpu"):
             t.numpy()
         assert t.cpu().numpy().shape == (3,)
+        assert torch.tensor([1.0, 2.0], device=dev).tolist() == [1.0, 2.0]  # legal on CUDA too
+        assert torch.as_tensor([3], device=dev).item() == 3
+    assert torch.tensor([1.0]).device.type == "cpu" and torch.tensor.__module__ != __name__
 
 
 def test_cpu_index_into_embedding_is_caught_but_cpu_indexing_is_allowed():
@@ -113,3 +116,15 @@ def test_outside_the_context_nothing_changes():
         pass
     assert torch.zeros(2).device.type == "cpu"
     assert torch.zeros(2, device="meta").is_meta
+
+
+def test_load_with_map_location_to_the_device(tmp_path):
+    m = nn.Linear(3, 2)
+    torch.save({"model": m.state_dict(), "epoch": 4}, tmp_path / "ck.pt")
+    with shadow_device() as dev:
+        ck = torch.load(tmp_path / "ck.pt", map_location=dev, weights_only=True)
+        assert ck["epoch"] == 4 and isinstance(ck["model"]["weight"], ShadowTensor)
+        m2 = nn.Linear(3, 2).to(dev)
+        m2.load_state_dict(ck["model"])
+        assert torch.equal(m2.weight.detach().cpu(), m.weight.detach())
+    assert torch.load.__module__.startswith("torch")

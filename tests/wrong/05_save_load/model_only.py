@@ -1,0 +1,22 @@
+"""Wrong (the seed's way): only model.state_dict() is saved, so a resumed Adam restarts from scratch.
+expect-message: optimizer state not saved
+"""
+import torch
+from torch import nn
+
+
+def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+    torch.save({"model": model.state_dict(), "epoch": epoch}, path)
+
+
+def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    map_location="cpu") -> int:
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    return ckpt["epoch"]
+
+
+def load_for_inference(path, model: nn.Module, device) -> nn.Module:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()

@@ -1,0 +1,24 @@
+"""Wrong: pickles the whole model object with torch.save, which a weights_only=True load refuses.
+expect-message: whole model
+"""
+import torch
+from torch import nn
+
+
+def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+    torch.save({"model": model, "optimizer": optimizer.state_dict(), "epoch": epoch}, path)
+
+
+def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    map_location="cpu") -> int:
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    model.load_state_dict(ckpt["model"].state_dict())
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt["epoch"]
+
+
+def load_for_inference(path, model: nn.Module, device) -> nn.Module:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(ckpt["model"].state_dict())
+    return model.to(device).eval()
