@@ -1,0 +1,41 @@
+"""The grader helpers: messages carry expected/seen/likely in both languages; the training rule."""
+import pytest
+import torch
+
+from ptquiz.gradelib import (CheckFailed, assert_close, assert_learns_over_seeds, assert_shape, fail, learns)
+from ptquiz.plugin import explain
+
+FALLING = [1.0, 0.9, 0.8, 0.5, 0.4, 0.3]
+FLAT = [1.0, 1.0, 0.99, 1.0, 0.98, 0.99]
+
+
+def test_learns_rule():
+    assert learns(FALLING) and not learns(FLAT)
+    assert not learns([1.0, float("nan"), 0.1, 0.1, 0.1, 0.1])
+    assert not learns([1.0, 0.1])  # too short to judge
+
+
+def test_over_seeds_falls_back_to_two_of_three():
+    assert_learns_over_seeds(lambda s: FALLING)
+    assert_learns_over_seeds(lambda s: FLAT if s == 0 else FALLING)
+    with pytest.raises(CheckFailed, match="loss should fall"):
+        assert_learns_over_seeds(lambda s: FALLING if s == 2 else FLAT)
+
+
+def test_messages_are_bilingual_and_name_the_likely_mistake():
+    with pytest.raises(CheckFailed) as e:
+        fail("expected A, got B.", "期望 A，实际 B。", likely=("a typo", "拼写错误"))
+    assert e.value.en == "expected A, got B. Likely mistake: a typo"
+    assert e.value.zh == "期望 A，实际 B。 可能的错误：拼写错误"
+    assert explain(e.value) == {"en": e.value.en, "zh": e.value.zh, "kind": "check"}
+
+
+def test_assert_close_and_shape_say_what_and_where():
+    with pytest.raises(CheckFailed, match=r"expected shape \(2, 3\), got \(3, 2\)"):
+        assert_shape(torch.zeros(3, 2), (2, 3), "out")
+    a = torch.zeros(2, 3)
+    b = a.clone()
+    b[1, 2] = 1.0
+    with pytest.raises(CheckFailed, match=r"at index \(1, 2\): expected 1, got 0"):
+        assert_close(a, b, "out")
+    assert_close(a, a + 1e-7, "out")
