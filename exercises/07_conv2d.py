@@ -1,0 +1,62 @@
+"""Exercise 07 — Conv2d from scratch (im2col with ``F.unfold``).
+
+Implement a 2-D convolution yourself, the way real libraries lower it to a matrix
+multiply ("im2col"), and a module around it. You may use ``F.unfold`` (it cuts the
+sliding patches out for you), ``F.pad``, matmul/einsum and reshapes. You may NOT use
+``F.conv2d``, ``torch.conv2d``, ``torch.convolution`` or ``nn.Conv2d``: the grader
+makes them raise while your code runs.
+
+API (``stride``, ``padding`` and ``dilation`` are an int or an ``(h, w)`` pair):
+
+* ``conv_output_size(size, kernel, stride=1, padding=0, dilation=1) -> int``:
+  the output length along one spatial axis, as ``F.conv2d`` computes it.
+* ``conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1)``:
+  ``x`` is ``(N, C_in, H, W)``, ``weight`` is ``(C_out, C_in, kH, kW)``, ``bias`` is
+  ``(C_out,)`` or ``None``; returns ``(N, C_out, H_out, W_out)`` with the same numbers,
+  and the same gradients for ``x``, ``weight`` and ``bias``, as ``F.conv2d``.
+  No Python loops over pixels: the grader also runs it on a realistic image batch
+  under a time limit.
+* ``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+  bias=True)``: an ``nn.Module`` that registers ``weight`` ``(out, in, kH, kW)`` and
+  ``bias`` ``(out,)`` as parameters (``bias`` registered as ``None`` when
+  ``bias=False``), initialises them like ``nn.Conv2d`` (uniform in
+  ``±1/sqrt(in*kH*kW)``) and calls your ``conv2d`` in ``forward``.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _pair(v):
+    """3 -> (3, 3); (2, 1) -> (2, 1)."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length along one axis: input ``size``, ``kernel`` taps, and ints for the rest."""
+    # TODO: a dilated kernel spans dilation * (kernel - 1) + 1 input pixels
+    raise NotImplementedError("TODO: write this part")
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias=None, stride=1, padding=0, dilation=1) -> torch.Tensor:
+    """x: (N, C_in, H, W), weight: (C_out, C_in, kH, kW), bias: (C_out,) or None -> (N, C_out, H_out, W_out)."""
+    # TODO: cols = F.unfold(...) gives (N, C_in*kH*kW, L): one column per output pixel
+    # TODO: multiply by the weight flattened to (C_out, C_in*kH*kW), add the bias, reshape L to (H_out, W_out)
+    raise NotImplementedError("TODO: write this part")
+
+
+class Conv2d(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 bias: bool = True):
+        super().__init__()
+        # TODO: register self.weight (out, in, kH, kW) and self.bias (out,) as nn.Parameter,
+        # TODO: or self.register_parameter("bias", None) when bias=False; keep stride/padding/dilation
+        # TODO: initialise both uniformly in +-1/sqrt(in_channels*kH*kW), like nn.Conv2d
+        raise NotImplementedError("TODO: write this part")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, in_channels, H, W) -> (N, out_channels, H_out, W_out)."""
+        # TODO: call your conv2d with the registered parameters
+        raise NotImplementedError("TODO: write this part")

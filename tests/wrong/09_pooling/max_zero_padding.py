@@ -1,0 +1,31 @@
+"""Wrong: max pool lets F.unfold pad with zeros, so on negative inputs the border windows return 0 instead of -inf padding.
+expect-message: padded with zeros
+"""
+import torch
+import torch.nn.functional as F
+
+
+def _pair(v):
+    """3 -> (3, 3); (2, 1) -> (2, 1)."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _windows(x, kernel_size, stride, padding):
+    """(N, C, H, W) -> (N, C, kH*kW, H_out, W_out): every pooling window, zero-padded."""
+    n, c, h, w = x.shape
+    (kh, kw), (ph, pw) = _pair(kernel_size), _pair(padding)
+    sh, sw = _pair(kernel_size if stride is None else stride)
+    cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (N, C*kH*kW, L), rows ordered (C, kH, kW)
+    h_out = (h + 2 * ph - kh) // sh + 1
+    w_out = (w + 2 * pw - kw) // sw + 1
+    return cols.reshape(n, c, kh * kw, h_out, w_out)
+
+
+def max_pool2d(x: torch.Tensor, kernel_size, stride=None, padding=0) -> torch.Tensor:
+    """x: (N, C, H, W) -> (N, C, H_out, W_out), the largest value of each window."""
+    return _windows(x, kernel_size, stride, padding).max(dim=2).values
+
+
+def avg_pool2d(x: torch.Tensor, kernel_size, stride=None, padding=0) -> torch.Tensor:
+    """x: (N, C, H, W) -> (N, C, H_out, W_out), the mean of each window (zero padding counts)."""
+    return _windows(x, kernel_size, stride, padding).mean(dim=2)
