@@ -1,0 +1,67 @@
+"""Exercise 12 — an Elman RNN written by hand.
+
+Write ``ElmanRNN``, a multi-layer Elman RNN that gives the same numbers as
+``nn.RNN(input_size, hidden_size, num_layers, nonlinearity=..., batch_first=True)``
+when both hold the same weights, without calling ``nn.RNN``, ``nn.RNNCell``,
+``torch.rnn_tanh`` or any other built-in RNN op. For every layer ``k`` and step ``t``::
+
+    h_t = act(x_t @ weight_ih_lk.T + bias_ih_lk + h_{t-1} @ weight_hh_lk.T + bias_hh_lk)
+
+where ``act`` is ``tanh`` (or ``relu``), ``x_t`` is the input of step ``t`` for layer 0
+and the output of layer ``k - 1`` at step ``t`` for the layers above.
+
+API
+---
+``ElmanRNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", batch_first=True)``
+
+* parameters named exactly like ``nn.RNN``'s, registered directly on the module:
+  ``weight_ih_l{k}`` (hidden, in_k), ``weight_hh_l{k}`` (hidden, hidden), ``bias_ih_l{k}`` (hidden,),
+  ``bias_hh_l{k}`` (hidden,), where ``in_0 = input_size`` and ``in_k = hidden_size`` for ``k > 0``;
+  so ``rnn.load_state_dict(nn.RNN(...).state_dict())`` works.
+* ``forward(x, h0=None) -> (output, h_n)``: ``x`` is ``(batch, seq, input_size)``;
+  ``output`` is ``(batch, seq, hidden_size)`` (the last layer's hidden state at every step);
+  ``h0`` and ``h_n`` are ``(num_layers, batch, hidden_size)``. When ``h0`` is not given, start
+  from zeros of that shape, on the input's device and dtype.
+
+``RNNClassifier(input_size, hidden_size, num_classes, num_layers=1)``
+
+* holds an ``ElmanRNN`` as ``self.rnn`` and an ``nn.Linear(hidden_size, num_classes)`` as ``self.fc``;
+* ``forward(x) -> logits`` of shape ``(batch, num_classes)``, computed from the RNN output
+  at the LAST time step.
+"""
+import math
+
+import torch
+from torch import nn
+
+
+class ElmanRNN(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", batch_first: bool = True):
+        # TODO: call super().__init__(), keep the sizes, check nonlinearity is "tanh" or "relu"
+        # TODO: for every layer k register weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}
+        # TODO: as nn.Parameter (setattr(self, name, nn.Parameter(...)) works), shaped like nn.RNN's
+        # TODO: initialise them like nn.RNN: uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        raise NotImplementedError("TODO: write this part")
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+        """x: (batch, seq, input_size); h0: (num_layers, batch, hidden_size) or None.
+
+        Returns (output (batch, seq, hidden_size), h_n (num_layers, batch, hidden_size)).
+        """
+        # TODO: if h0 is None, use zeros (num_layers, batch, hidden_size) with device=x.device, dtype=x.dtype
+        # TODO: run the layers one after the other; inside a layer, loop over time steps
+        # TODO: (mind the orientation: x_t @ W.T, as F.linear(x_t, W, b) does)
+        # TODO: stack the last layer's states into output and every layer's final state into h_n
+        raise NotImplementedError("TODO: write this part")
+
+
+class RNNClassifier(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int, num_classes: int, num_layers: int = 1):
+        # TODO: register an ElmanRNN as self.rnn and an nn.Linear(hidden_size, num_classes) as self.fc
+        raise NotImplementedError("TODO: write this part")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, seq, input_size) -> logits (batch, num_classes), from the last time step."""
+        # TODO: run the RNN, keep the output at the LAST time step, apply self.fc
+        raise NotImplementedError("TODO: write this part")
