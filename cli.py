@@ -184,8 +184,12 @@ def _current(c: Ctx, number):
 @click.option("--target", type=click.Path(exists=True, file_okay=False), default=None,
               help="Grade the files in this folder instead of exercises/ (e.g. solutions/).")
 @click.option("--workers", type=int, default=None, help="Parallel grading processes (default: cores, at most 4).")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML (one testcase per check) to FILE.")
+@click.option("--gradescope", type=click.Path(dir_okay=False), default=None, help="Also write a Gradescope results.json to FILE.")
+@click.option("--exercism", type=click.Path(dir_okay=False), default=None, help="Also write an Exercism v3 results.json to FILE.")
+@click.option("--classroom", is_flag=True, help="Append the GitHub Classroom `result=<base64>` to $GITHUB_OUTPUT (printed when unset).")
 @pass_ctx
-def grade(c: Ctx, numbers, all_, as_json, target, workers):
+def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, exercism, classroom):
     """Grade exercises (default: the ones you started). Exit 0 only when all got full marks."""
     from ptquiz.report import render_text
     from ptquiz.runner import GradingError
@@ -201,19 +205,33 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers):
         if not started:
             die(t("nothing_to_grade", lang))
         exs = [cat.get(n) for n in sorted(started)]
+    from ptquiz.export import check_tamper
+    from ptquiz.formats import tamper_line, write_outputs
+
+    tamper = check_tamper(cat.root)
+    outputs = dict(junit=junit, gradescope=gradescope, exercism=exercism, classroom=classroom, tamper=tamper,
+                   echo=click.echo)
     try:
         result = run_grade(exs, target=Path(target).resolve() if target else None, workers=workers,
                            cwd=cat.root)
     except GradingError as e:
+        from ptquiz.formats import error_result
+
+        write_outputs(error_result(exs, str(e)), lang, {ex.number: ex for ex in exs}, **outputs)
         die(str(e), code=3)
+    write_outputs(result, lang, {ex.number: ex for ex in exs}, **outputs)
     if target is None:
         for e in result.exercises:
             c.state.record(e.number, e.score, e.max_score)
         c.state.save()
     if as_json:
-        click.echo(json.dumps(result.to_json(lang), ensure_ascii=False, indent=1))
+        doc = result.to_json(lang)
+        doc["tamper"] = tamper
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
     else:
         click.echo(render_text(result, lang, color=sys.stdout.isatty()))
+        if tamper_line(tamper):
+            click.secho(tamper_line(tamper), fg="yellow", bold=True)
     sys.exit(0 if result.score == result.max_score and result.max_score > 0 else 1)
 
 
@@ -306,6 +324,10 @@ def build(c: Ctx, check):
         click.echo("all stubs are up to date")
     sys.exit(1 if stale else 0)
 
+
+from ptquiz.instructor import register  # noqa: E402 - instructor commands (new, validate, export, gradebook)
+
+register(main)
 
 if __name__ == "__main__":
     main()

@@ -121,8 +121,8 @@ def _templates():
                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
-def render(name: str, **kw) -> str:
-    return _templates().get_template(name).render(**kw)
+def render(template: str, **kw) -> str:
+    return _templates().get_template(template).render(**kw)
 
 
 def _prepare_dir(dest: Path, force: bool):
@@ -134,7 +134,8 @@ def _prepare_dir(dest: Path, force: bool):
 
 
 def _copy_engine(dest: Path):
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+    # new_*.j2 scaffold an exercise (an instructor's tool) and hold a worked solution: not for students
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "new_*.j2")
     shutil.copytree(KIT_ROOT / "ptquiz", dest / "ptquiz", ignore=ignore)
     shutil.copy2(KIT_ROOT / "cli.py", dest / "cli.py")
     pp = (KIT_ROOT / "pyproject.toml").read_text(encoding="utf-8")
@@ -174,15 +175,21 @@ def _copy_exercises(dest: Path, exercises: list[Exercise]):
                 shutil.copy2(p, target)
 
 
-def leaks(dest: Path, exercises: list[Exercise]) -> list[str]:
-    """'file: line' for every solution line (of any exported exercise) found in the exported tree."""
+def leaks(dest: Path, exercises: list[Exercise]) -> tuple[list[str], list[str]]:
+    """Solution lines (of any exported exercise) found in the exported tree, as (errors, notes).
+
+    A match in an exercise's metadata (graders/NN_slug.toml: the prompt and hints students are
+    shown by design, e.g. a last hint quoting the one line to write) is a note; anywhere else
+    it is an error.
+    """
     needles = []
     for ex in exercises:
         if ex.solution_path.exists():
             needles += [(ex.name, s) for s in solution_lines(ex.solution_path.read_text(encoding="utf-8"))]
+    errors, notes = [], []
     if not needles:
-        return []
-    found = []
+        return errors, notes
+    meta = re.compile(r"^graders/\d{2,3}_[a-z0-9_]+\.toml$")
     for p in sorted(dest.rglob("*")):
         if not p.is_file() or _skip(p):
             continue
@@ -190,18 +197,19 @@ def leaks(dest: Path, exercises: list[Exercise]) -> list[str]:
             body = p.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
             continue
+        rel = p.relative_to(dest).as_posix()
         for name, s in needles:
             if s in body:
-                found.append(f"{p.relative_to(dest).as_posix()}: solution line of {name}: {s[:80]}")
-    return found
+                (notes if meta.match(rel) else errors).append(f"{rel}: solution line of {name}: {s[:80]}")
+    return errors, notes
 
 
 def _finish(dest: Path, exercises: list[Exercise]):
-    bad = leaks(dest, exercises)
+    bad, notes = leaks(dest, exercises)
     if bad:
-        raise ExportError("the export contains solution text (nothing was handed out; remove the folder):\n  "
-                          + "\n  ".join(bad))
-    return write_manifest(dest)
+        shutil.rmtree(dest, ignore_errors=True)
+        raise ExportError("the export would contain solution text, so nothing was written:\n  " + "\n  ".join(bad))
+    return write_manifest(dest), notes
 
 
 def _exercise_rows(exercises: list[Exercise], lang="en") -> list[dict]:
@@ -239,8 +247,8 @@ def classroom_export(exercises: list[Exercise], dest: Path, *, title: str = "PyT
     legacy.mkdir(parents=True, exist_ok=True)
     (legacy / "autograding.json").write_text(json.dumps(legacy_autograding(rows, timeout_minutes), indent=2) + "\n",
                                              encoding="utf-8")
-    manifest = _finish(dest, exercises)
-    return {"dest": dest, "exercises": rows, "manifest": manifest, "manifest_sha256": _sha256(manifest)}
+    manifest, notes = _finish(dest, exercises)
+    return {"dest": dest, "exercises": rows, "manifest": manifest, "manifest_sha256": _sha256(manifest), "notes": notes}
 
 
 def legacy_autograding(rows: list[dict], timeout_minutes: int = 10) -> dict:
@@ -270,8 +278,8 @@ def gradescope_export(exercises: list[Exercise], dest: Path, *, python: str = "p
         p.write_text(render(tpl, **ctx), encoding="utf-8")
         p.chmod(p.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     (dest / "README.md").write_text(render("gradescope_README.md.j2", **ctx), encoding="utf-8")
-    manifest = _finish(dest, exercises)
-    out = {"dest": dest, "exercises": rows, "manifest": manifest, "manifest_sha256": _sha256(manifest)}
+    manifest, notes = _finish(dest, exercises)
+    out = {"dest": dest, "exercises": rows, "manifest": manifest, "manifest_sha256": _sha256(manifest), "notes": notes}
     if zip_path:
         import zipfile
 
@@ -283,6 +291,16 @@ def gradescope_export(exercises: list[Exercise], dest: Path, *, python: str = "p
                     z.writestr(info, p.read_bytes())
         out["zip"] = zip_path
     return out
+
+
+def expected_manifest(exercises: list[Exercise]) -> dict:
+    """The manifest an export of EXERCISES carries (what a student's untouched repository hashes to)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ptquiz-manifest-") as tmp:
+        _copy_engine(Path(tmp))
+        _copy_exercises(Path(tmp), exercises)
+        return make_manifest(Path(tmp))
 
 
 def copy_submission(submission: Path, exercises_dir: Path, names: set[str]) -> list[str]:

@@ -252,3 +252,16 @@ def write_outputs(result: GradeResult, lang: str, exercises: dict | None = None,
             p.write_text(make() + ("" if path == junit else "\n"), encoding="utf-8")
     if classroom:
         emit_classroom(classroom_result(result, lang, exercises), echo=echo)
+
+
+def error_result(exercises, message: str) -> GradeResult:
+    """A GradeResult scoring zero when grading could not run at all (still written in every format)."""
+    out = []
+    for ex in exercises:
+        try:
+            mx = ex.max_score()
+        except Exception:  # noqa: BLE001 - a broken grader: max unknown
+            mx = 0
+        out.append(ExerciseResult(ex.number, ex.slug, ex.title, 0, mx, "error", [],
+                                  {"en": message, "zh": message}))
+    return GradeResult(out, 0.0)

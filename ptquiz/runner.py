@@ -20,7 +20,12 @@ from pathlib import Path
 
 from .catalog import CatalogError, Exercise
 
-DEFAULT_CHECK_TIMEOUT = float(os.environ.get("PT_QUIZ_CHECK_TIMEOUT", "60"))
+def check_timeout_default() -> float:
+    """Seconds a check may run before it is stopped: $PT_QUIZ_CHECK_TIMEOUT, else 60."""
+    try:
+        return float(os.environ.get("PT_QUIZ_CHECK_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
 
 
 @dataclass
@@ -102,16 +107,19 @@ def child_env() -> dict:
 def pytest_args(graders: list[Path], results: Path, target: Path | None, check_timeout: float) -> list[str]:
     args = [*map(str, graders), "-p", "ptquiz.plugin", "-p", "no:cacheprovider", "-o", "addopts=",
             "-q", "--no-header", "-p", "no:randomly", "-p", "no:benchmark", "--timeout", str(check_timeout),
-            "--ptquiz-results", str(results), "-W", "ignore::DeprecationWarning"]
+            f"--ptquiz-results={results}", "-W", "ignore::DeprecationWarning"]
+    # one "--opt=value" argument each: a separate value would be taken for a path when pytest looks for
+    # its rootdir and config file, and a pyproject.toml next to a student's files could then configure it
     if target is not None:
-        args += ["--ptquiz-target", str(target)]
+        args.append(f"--ptquiz-target={target}")
     return args
 
 
 def run_pytest(graders: list[Path], target: Path | None = None, workers: int | None = None,
-               check_timeout: float = DEFAULT_CHECK_TIMEOUT, deadline: float | None = None,
+               check_timeout: float | None = None, deadline: float | None = None,
                cwd: Path | None = None) -> list[dict]:
     """Run the graders in a child pytest under xdist; return the report records."""
+    check_timeout = check_timeout or check_timeout_default()
     workers = workers or worker_count(len(graders))
     with tempfile.TemporaryDirectory(prefix="ptquiz-") as tmp:
         results = Path(tmp) / "results.jsonl"
@@ -213,12 +221,21 @@ def score(exercises: list[Exercise], records: list[dict], target: Path | None = 
             status = "passed"
         elif kinds == {"load"}:
             status, emsg = "error", results[0].message
-        elif total == 0 and kinds <= {"todo"}:
+        elif total == 0 and (kinds <= {"todo"} or _untouched(ex, learner)):
             status = "todo"
         elif total == 0:
             status = "failed"
         out.append(ExerciseResult(ex.number, ex.slug, ex.title, total, mx, status, results, emsg))
     return out
+
+
+def _untouched(ex: Exercise, learner: Path) -> bool:
+    """The learner's file is still the starting stub."""
+    from .stubs import StubError, pristine_stub
+    try:
+        return learner.read_text(encoding="utf-8") == pristine_stub(ex)
+    except (OSError, UnicodeDecodeError, StubError):
+        return False
 
 
 def grade(exercises: list[Exercise], target: Path | None = None, workers: int | None = None,

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from .catalog import Exercise
-from .runner import DEFAULT_CHECK_TIMEOUT, GradeResult, pytest_args, read_records, score
+from .runner import GradeResult, check_timeout_default, pytest_args, read_records, score
 
 
 def _preimport(grader: Path) -> None:
@@ -48,11 +48,11 @@ def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None =
 
     t0 = time.monotonic()
     checks = ex.checks()
-    deadline = deadline or (30 + sum(c.timeout or DEFAULT_CHECK_TIMEOUT for c in checks))
+    deadline = deadline or (30 + sum(c.timeout or check_timeout_default() for c in checks))
     with tempfile.TemporaryDirectory(prefix="ptquiz-watch-") as tmp:
         results = Path(tmp) / "results.jsonl"
         results.touch()
-        args = pytest_args([ex.grader_path], results, None, DEFAULT_CHECK_TIMEOUT) + ["-p", "no:xdist"]
+        args = pytest_args([ex.grader_path], results, None, check_timeout_default()) + ["-p", "no:xdist"]
         pid = os.fork()
         if pid == 0:  # child
             code = 3
