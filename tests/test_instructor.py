@@ -314,3 +314,24 @@ def test_gradebook(pack, tmp_path):
     assert rows["alice"]["tamper"].startswith("yes") and "conftest.py" in rows["alice"]["tamper"]
     assert rows["bob"]["total"] == "0" and rows["bob"]["errors"] and rows["bob"]["tamper"] == ""
     assert rows["carol"]["total"] == "0" and rows["carol"]["errors"]
+
+
+def test_classroom_export_of_the_whole_kit_has_no_solution_text(tmp_path, monkeypatch):
+    """The real exercises, not a toy pack: every line that only solutions/ contain stays out of the export."""
+    from ptquiz.export import _public_text
+
+    monkeypatch.setenv("PT_QUIZ_ROOT", str(KIT))
+    dest = tmp_path / "kit-assignment"
+    res = run("classroom", "export", dest)
+    assert res.exit_code == 0, res.output
+    assert not (dest / "solutions").exists() and not (dest / ".git").exists()
+    cat = Catalog(KIT)
+    public = _public_text(list(cat))
+    secret = [(ex.name, s) for ex in cat for s in solution_lines(ex.solution_path.read_text()) if s not in public]
+    assert len(secret) > 10 * len(cat)  # the check has teeth: most solution lines are secret
+    body = "\n".join(p.read_text(errors="replace") for p in dest.rglob("*")
+                     if p.is_file() and not re.fullmatch(r"\d\d_\w+\.toml", p.name))
+    leaked = [(n, s) for n, s in secret if s in body]
+    assert not leaked, leaked[:5]
+    for ex in cat:
+        assert (dest / "exercises" / f"{ex.name}.py").read_text() == (dest / "graders" / "stubs" / f"{ex.name}.py").read_text()
