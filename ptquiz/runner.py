@@ -100,13 +100,16 @@ def child_env() -> dict:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env.setdefault(var, "1")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # load only the plugins grading needs: other installed plugins cost start-up time (hypothesis's
+    # alone is ~1 s) and could change how tests run (reordering, retries, ...)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env.setdefault("PYTHONHASHSEED", "0")
     return env
 
 
 def pytest_args(graders: list[Path], results: Path, target: Path | None, check_timeout: float) -> list[str]:
-    args = [*map(str, graders), "-p", "ptquiz.plugin", "-p", "no:cacheprovider", "-o", "addopts=",
-            "-q", "--no-header", "-p", "no:randomly", "-p", "no:benchmark", "--timeout", str(check_timeout),
+    args = [*map(str, graders), "-p", "ptquiz.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
+            "-o", "addopts=", "-q", "--no-header", "--timeout", str(check_timeout),
             f"--ptquiz-results={results}", "-W", "ignore::DeprecationWarning"]
     # one "--opt=value" argument each: a separate value would be taken for a path when pytest looks for
     # its rootdir and config file, and a pyproject.toml next to a student's files could then configure it
@@ -126,7 +129,7 @@ def run_pytest(graders: list[Path], target: Path | None = None, workers: int | N
         results.touch()
         cmd = [sys.executable, "-m", "pytest",
                *pytest_args(graders, results, target, check_timeout),
-               "-n", str(workers), "--dist", "worksteal", "--max-worker-restart", "1000"]
+               "-p", "xdist.plugin", "-n", str(workers), "--dist", "worksteal", "--max-worker-restart", "1000"]
         log = Path(tmp) / "pytest.log"
         if deadline is None:
             # a safety net only: per-check timeouts stop hangs long before this

@@ -63,6 +63,7 @@ def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None =
                 os.dup2(devnull, 2)
                 if cwd:
                     os.chdir(cwd)
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # as runner.child_env: our plugins only
                 code = int(pytest.main(args))
             finally:
                 os._exit(code)
