@@ -39,3 +39,18 @@ def test_assert_close_and_shape_say_what_and_where():
     with pytest.raises(CheckFailed, match=r"at index \(1, 2\): expected 1, got 0"):
         assert_close(a, b, "out")
     assert_close(a, a + 1e-7, "out")
+
+
+def test_graders_do_not_pay_for_the_compiler_unless_they_step_an_optimizer():
+    """Pins the private-API shortcut in gradelib._skip_compiler_import (torch._dynamo costs 2-4 s)."""
+    import subprocess
+    import sys
+    code = ("import sys, torch, ptquiz.gradelib\n"
+            "from ptquiz.shadow import shadow_device\n"
+            "with shadow_device() as d:\n    (torch.ones(2, device=d) + 1).cpu()\n"
+            "m = torch.nn.Linear(2, 2); opt = torch.optim.SGD(m.parameters(), lr=0.1)\n"
+            "m(torch.ones(1, 2)).sum().backward()\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -246,14 +246,20 @@ def test_classroom_export(pack, tmp_path):
     assert not (dest / "conftest.py").exists() and not (dest / "exercises" / "02_custom_module_2.py").exists()
 
 
-def test_export_refuses_solution_text(pack, tmp_path):
-    # a grader that quotes its own solution would hand the answer out
+def test_export_refuses_solution_text_and_notes_graders_that_quote_it(pack, tmp_path, monkeypatch):
     ref = solution_lines((pack / "solutions" / "01_custom_module.py").read_text())[0]
+    # a grader that quotes its own solution: exported (graders are the instructor's text), with a note
     g = pack / "graders" / "test_01_custom_module.py"
     g.write_text(g.read_text() + f"\n# {ref}\n")
     res = run("classroom", "export", tmp_path / "a")
-    assert res.exit_code == 1 and "solution text" in res.output
-    assert not (tmp_path / "a").exists()
+    assert res.exit_code == 0 and "note: graders/test_01_custom_module.py: solution line" in res.output
+    # solution text in a generated stub (here: a stub generator that lets the block through) is refused
+    import ptquiz.export as export
+    monkeypatch.setattr(export, "pristine_stub", lambda ex: ex.solution_path.read_text())
+    monkeypatch.setattr(export, "_public_text", lambda exercises: "")
+    res = run("classroom", "export", tmp_path / "b")
+    assert res.exit_code == 1 and "solution text" in res.output and "exercises/01_custom_module.py" in res.output
+    assert not (tmp_path / "b").exists()
 
 
 # ---------------------------------------------------------------------------
@@ -329,8 +335,8 @@ def test_classroom_export_of_the_whole_kit_has_no_solution_text(tmp_path, monkey
     public = _public_text(list(cat))
     secret = [(ex.name, s) for ex in cat for s in solution_lines(ex.solution_path.read_text()) if s not in public]
     assert len(secret) > 10 * len(cat)  # the check has teeth: most solution lines are secret
-    body = "\n".join(p.read_text(errors="replace") for p in dest.rglob("*")
-                     if p.is_file() and not re.fullmatch(r"\d\d_\w+\.toml", p.name))
+    body = "\n".join(p.read_text(errors="replace") for p in dest.rglob("*")  # graders: notes, not errors
+                     if p.is_file() and p.parent.name != "graders")
     leaked = [(n, s) for n, s in secret if s in body]
     assert not leaked, leaked[:5]
     for ex in cat:
