@@ -78,3 +78,19 @@ def test_checks_need_literal_points_and_known_categories(tmp_path):
                  "    '''Title.\n    zh: 标题。\n    '''\n")
     (c,) = read_checks(g)
     assert (c.points, c.category, c.title) == (3, "shape", {"en": "Title.", "zh": "标题。"})
+
+
+def test_a_course_pack_configured_in_pyproject_joins_the_catalog(tmp_path):
+    from conftest import write_pack
+    root = write_pack(tmp_path / "proj", numbers=(1,))
+    course = write_pack(tmp_path / "proj" / "course", numbers=(2,))
+    (course / "pyproject.toml").unlink()
+    (root / "pyproject.toml").write_text('[tool.pt-quiz]\npacks = ["course"]\n')
+    cat = Catalog(root)
+    assert sorted(cat.exercises) == [1, 2] and not cat.errors
+    assert cat.get(2).exercise_path == course / "exercises" / "02_custom_module_2.py"
+    (root / "pyproject.toml").write_text('[tool.pt-quiz]\npacks = "course"\n')
+    with pytest.raises(CatalogError, match="tool.pt-quiz.packs"):
+        Catalog(root)
+    (root / "pyproject.toml").write_text('[tool.pt-quiz]\npacks = ["nowhere"]\n')
+    assert any("not a pack" in e for e in Catalog(root).errors)
