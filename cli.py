@@ -218,6 +218,9 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
         from ptquiz.formats import error_result
 
         write_outputs(error_result(exs, str(e)), lang, {ex.number: ex for ex in exs}, **outputs)
+        if as_json:
+            click.echo(json.dumps({"score": 0, "max_score": sum(ex.max_score() for ex in exs), "exercises": [],
+                                   "error": str(e)}, ensure_ascii=False, indent=1))
         die(str(e), code=3)
     write_outputs(result, lang, {ex.number: ex for ex in exs}, **outputs)
     if target is None:
@@ -232,7 +235,8 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
         click.echo(render_text(result, lang, color=sys.stdout.isatty()))
         if tamper_line(tamper):
             click.secho(tamper_line(tamper), fg="yellow", bold=True)
-    sys.exit(0 if result.score == result.max_score and result.max_score > 0 else 1)
+    full = result.exercises and all(e.status == "passed" for e in result.exercises)
+    sys.exit(0 if full else 1)
 
 
 @main.command()

@@ -113,6 +113,8 @@ def _bilingual(path: Path, data: dict, key: str, example: str) -> dict:
 def load_metadata(path: Path, pack: Path) -> Exercise:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path}: not UTF-8 text. Fix: save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise CatalogError(f"{path}: not valid TOML ({e}). Fix the syntax; see FORMAT in README.md") from None
     m = _NAME_RE.match(path.stem)
@@ -168,6 +170,8 @@ def read_checks(grader: Path) -> list[Check]:
         raise CatalogError(f"{grader}: grader is missing. Fix: create it (pt-quiz new scaffolds one)")
     try:
         tree = ast.parse(grader.read_text(encoding="utf-8"), filename=str(grader))
+    except UnicodeDecodeError:
+        raise CatalogError(f"{grader}: not UTF-8 text. Fix: save the grader as UTF-8") from None
     except SyntaxError as e:
         raise CatalogError(f"{grader}:{e.lineno}: grader has a syntax error: {e.msg}") from None
     checks = []
@@ -184,11 +188,14 @@ def read_checks(grader: Path) -> list[Check]:
                 raise CatalogError(f"{grader}:{fn.lineno}: {fn.name}: write @check(points=N, category=\"...\")")
             points = _literal(kw["points"], grader, fn, "points")
             category = _literal(kw["category"], grader, fn, "category")
-            if not isinstance(points, int) or points < 1:
+            if type(points) is not int or points < 1:
                 raise CatalogError(f"{grader}:{fn.lineno}: {fn.name}: points must be a positive integer, got {points!r}")
             if category not in CATEGORIES:
                 raise CatalogError(f"{grader}:{fn.lineno}: {fn.name}: category {category!r} is not one of {', '.join(CATEGORIES)}")
             timeout = _literal(kw["timeout"], grader, fn, "timeout") if "timeout" in kw else None
+            if any(c.name == fn.name for c in checks):
+                raise CatalogError(f"{grader}:{fn.lineno}: a second check named {fn.name}: Python keeps only the last "
+                                   f"definition, so the first would score without running. Fix: rename one")
             checks.append(Check(fn.name, points, category, parse_doc(ast.get_docstring(fn) or fn.name), fn.lineno, timeout))
     return checks
 
@@ -217,7 +224,7 @@ def find_root(start: Path | None = None) -> Path:
             try:
                 if "pt-quiz" in tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {}):
                     return d
-            except (tomllib.TOMLDecodeError, OSError):
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
                 continue
     return KIT_ROOT
 
@@ -228,6 +235,8 @@ def configured_packs(root: Path) -> list[Path]:
     if pp.is_file():
         try:
             conf = tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {}).get("pt-quiz", {})
+        except UnicodeDecodeError:
+            raise CatalogError(f"{pp}: not UTF-8 text. Fix: save it as UTF-8") from None
         except tomllib.TOMLDecodeError as e:
             raise CatalogError(f"{pp}: not valid TOML ({e})") from None
         raw = conf.get("packs", [])

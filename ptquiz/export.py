@@ -125,10 +125,23 @@ def render(template: str, **kw) -> str:
     return _templates().get_template(template).render(**kw)
 
 
-def _prepare_dir(dest: Path, force: bool):
+def _guard(dest: Path, protected: list[Path]) -> None:
+    """Refuse an export folder that is, holds or sits inside the kit, the project or a pack."""
+    d = dest.resolve()
+    for p in {KIT_ROOT.resolve(), *[q.resolve() for q in protected]}:
+        if d == p or p in d.parents or d in p.parents:
+            raise ExportError(f"{dest} is, holds or sits inside {p}: exporting there could overwrite your exercises. "
+                              f"Fix: choose a folder outside the project, e.g. ../assignment")
+
+
+def _prepare_dir(dest: Path, force: bool, protected: list[Path] = ()):
+    _guard(dest, list(protected))
     if dest.exists() and any(dest.iterdir()):
         if not force:
             raise ExportError(f"{dest} exists and is not empty. Fix: choose a new folder, or pass --force to replace it")
+        if not (dest / MANIFEST).exists() and not (dest / "run_autograder").exists():
+            raise ExportError(f"{dest} is not an earlier pt-quiz export (no {MANIFEST} or run_autograder): "
+                              f"--force only replaces an export. Fix: choose a new or empty folder")
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
 
@@ -251,7 +264,7 @@ def classroom_export(exercises: list[Exercise], dest: Path, *, title: str = "PyT
     if not exercises:
         raise ExportError("no exercises to export")
     dest = Path(dest).resolve()
-    _prepare_dir(dest, force)
+    _prepare_dir(dest, force, sorted({ex.pack for ex in exercises}))
     _copy_engine(dest)
     _copy_exercises(dest, exercises)
     rows = _exercise_rows(exercises)
@@ -287,7 +300,7 @@ def gradescope_export(exercises: list[Exercise], dest: Path, *, python: str = "p
     if not exercises:
         raise ExportError("no exercises to export")
     dest = Path(dest).resolve()
-    _prepare_dir(dest, force)
+    _prepare_dir(dest, force, sorted({ex.pack for ex in exercises}))
     _copy_engine(dest)
     _copy_exercises(dest, exercises)
     rows = _exercise_rows(exercises)
@@ -324,12 +337,18 @@ def expected_manifest(exercises: list[Exercise]) -> dict:
 
 def copy_submission(submission: Path, exercises_dir: Path, names: set[str]) -> list[str]:
     """Copy NN_slug.py files found anywhere under SUBMISSION over the stubs (used by run_autograder)."""
-    copied = []
-    for p in sorted(submission.rglob("*.py")):
-        if p.name[:-3] in names and "__pycache__" not in p.parts:
-            shutil.copy2(p, exercises_dir / p.name)
-            copied.append(p.name)
-    return copied
+    skip = {"__pycache__", ".git", ".pt-quiz", "graders", "solutions", "tests"}
+    found: dict[str, Path] = {}
+    for p in sorted(submission.rglob("*.py"), key=lambda q: (len(q.parts), str(q))):
+        rel = p.relative_to(submission).parts
+        if p.name[:-3] not in names or skip & set(rel[:-1]):
+            continue
+        prev = found.get(p.name)
+        if prev is None or (rel[0] == "exercises" and prev.relative_to(submission).parts[0] != "exercises"):
+            found[p.name] = p
+    for name, p in sorted(found.items()):
+        shutil.copy2(p, exercises_dir / name)
+    return sorted(found)
 
 
 if __name__ == "__main__":  # python -m ptquiz.export ROOT: print the tamper report (debugging aid)

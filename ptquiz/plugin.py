@@ -166,6 +166,33 @@ def explain(exc: BaseException) -> dict:
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A hard backstop behind pytest-timeout: its signal raises an exception, which a bare `except:` in the
+    learner's code can swallow. 5 s past the limit, faulthandler ends the process; under xdist that is
+    reported as a crash of this check and the other checks still run."""
+    import faulthandler
+
+    limit = None
+    marker = item.get_closest_marker("timeout")
+    if marker and marker.args:
+        limit = float(marker.args[0])
+    elif marker and "timeout" in marker.kwargs:
+        limit = float(marker.kwargs["timeout"])
+    else:
+        try:
+            limit = float(item.config.getoption("--timeout") or 0) or None
+        except (ValueError, TypeError):
+            limit = None
+    if limit:
+        faulthandler.dump_traceback_later(limit + 5, exit=True)
+    try:
+        yield
+    finally:
+        if limit:
+            faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
@@ -196,9 +223,9 @@ def pytest_runtest_logreport(report):
     if report.failed and msg is None:
         text = str(report.longrepr or "")
         if "crashed" in text and "worker" in text:
-            msg = {"en": "The Python process running this check died (a segfault, os._exit() or a killed worker). "
-                         "Look for code that exits the process or crashes in C code.",
-                   "zh": "运行该检查的 Python 进程崩溃了（段错误、os._exit() 或进程被杀）。检查是否有退出进程或导致崩溃的代码。",
+            msg = {"en": "The Python process running this check died or was stopped: a segfault, os._exit(), or code "
+                         "that ignored the time limit (an endless loop inside a bare `except:`).",
+                   "zh": "运行该检查的 Python 进程崩溃或被终止：段错误、os._exit()，或忽略了时间限制的代码（裸 `except:` 中的死循环）。",
                    "kind": "crash"}
         else:
             msg = {"en": text.strip().splitlines()[-1][:500] if text.strip() else "failed", "zh": "", "kind": "error"}

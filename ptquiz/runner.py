@@ -23,9 +23,10 @@ from .catalog import CatalogError, Exercise
 def check_timeout_default() -> float:
     """Seconds a check may run before it is stopped: $PT_QUIZ_CHECK_TIMEOUT, else 60."""
     try:
-        return float(os.environ.get("PT_QUIZ_CHECK_TIMEOUT", "60"))
+        value = float(os.environ.get("PT_QUIZ_CHECK_TIMEOUT", "60"))
     except ValueError:
         return 60.0
+    return value if value > 0 else 60.0  # 0 would switch the limit off
 
 
 @dataclass
@@ -96,6 +97,7 @@ def worker_count(n_files: int) -> int:
 
 def child_env() -> dict:
     env = dict(os.environ)
+    env.pop("PT_QUIZ_TARGET", None)  # the engine passes the folder to grade explicitly
     # parallel workers slow each other several-fold if each uses every core
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env.setdefault(var, "1")
@@ -108,7 +110,13 @@ def child_env() -> dict:
 
 
 def pytest_args(graders: list[Path], results: Path, target: Path | None, check_timeout: float) -> list[str]:
-    args = [*map(str, graders), "-p", "ptquiz.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
+    """Arguments for a grading pytest. Its config is an empty pytest.ini beside the results file, so a
+    project's own [tool.pytest.ini_options] (filterwarnings=error, python_files, ...) cannot change grading."""
+    ini = results.parent / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    # the rootdir must hold the graders, or pytest drops the file part of their test ids
+    rootdir = os.path.commonpath([str(Path(g).resolve().parent) for g in graders])
+    args = [*map(str, graders), "-c", str(ini), f"--rootdir={rootdir}", "-p", "ptquiz.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
             "-o", "addopts=", "-q", "--no-header", "--timeout", str(check_timeout),
             f"--ptquiz-results={results}", "-W", "ignore::DeprecationWarning"]
     # one "--opt=value" argument each: a separate value would be taken for a path when pytest looks for

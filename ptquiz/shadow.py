@@ -79,6 +79,11 @@ class ShadowTensor(torch.Tensor):
             )
         if func is torch.Tensor.tolist:  # CUDA tensors copy to host for tolist(); so does the stand-in
             return args[0].elem.tolist()
+        if func is torch.Tensor.new_tensor:  # copies data like torch.tensor: build on the CPU, then wrap
+            self, rest = args[0], args[1:]
+            dev = kwargs.get("device", SHADOW)
+            t = self.elem.new_tensor(*rest, **dict(kwargs, device="cpu"))
+            return ShadowTensor(t) if _is_shadow_device(dev) else t
         with torch._C.DisableTorchFunctionSubclass():
             return func(*args, **kwargs)
 

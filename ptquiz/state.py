@@ -35,6 +35,15 @@ class State:
             for key, default in fresh.items():
                 if not isinstance(data.get(key), type(default)) and default is not None:
                     raise ValueError(f"field {key!r} has the wrong type")
+            if data.get("current") is not None and type(data["current"]) is not int:
+                raise ValueError("field 'current' is not an exercise number")
+            if not all(type(n) is int for n in data["started"]):
+                raise ValueError("field 'started' holds something other than exercise numbers")
+            if not all(type(v) is int for v in data["hints"].values()):
+                raise ValueError("field 'hints' holds something other than hint levels")
+            if not all(isinstance(v, list) and len(v) == 2 and all(type(x) is int for x in v)
+                       for v in data["scores"].values()):
+                raise ValueError("field 'scores' holds something other than [score, max]")
             return data
         except (ValueError, OSError) as e:
             aside = self.path.with_name(f"state.json.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")

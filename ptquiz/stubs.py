@@ -117,13 +117,3 @@ def pristine_stub(ex) -> str | None:
         return stub_for(ex.solution_path)
     copy = ex.pack / "graders" / "stubs" / f"{ex.name}.py"
     return copy.read_text(encoding="utf-8") if copy.exists() else None
-
-
-if __name__ == "__main__":  # python -m ptquiz.stubs [NN_slug ...]: rewrite stubs from solutions
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    names = sys.argv[1:] or [p.stem for p in sorted((root / "solutions").glob("[0-9]*.py"))]
-    for name in names:
-        (root / "exercises" / f"{name}.py").write_text(stub_for(root / "solutions" / f"{name}.py"), encoding="utf-8")
-        print(f"wrote exercises/{name}.py")

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from .catalog import Exercise
-from .runner import GradeResult, check_timeout_default, pytest_args, read_records, score
+from .runner import GradeResult, check_timeout_default, child_env, pytest_args, read_records, score
 
 
 def _preimport(grader: Path) -> None:
@@ -63,7 +63,8 @@ def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None =
                 os.dup2(devnull, 2)
                 if cwd:
                     os.chdir(cwd)
-                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # as runner.child_env: our plugins only
+                os.environ.clear()
+                os.environ.update(child_env())  # the same environment as `pt-quiz grade`
                 code = int(pytest.main(args))
             finally:
                 os._exit(code)

@@ -94,3 +94,17 @@ def test_a_course_pack_configured_in_pyproject_joins_the_catalog(tmp_path):
         Catalog(root)
     (root / "pyproject.toml").write_text('[tool.pt-quiz]\npacks = ["nowhere"]\n')
     assert any("not a pack" in e for e in Catalog(root).errors)
+
+
+def test_duplicate_check_names_and_non_integer_points_are_refused(tmp_path):
+    g = tmp_path / "test_x.py"
+    body = "@check(points=2, category='shape')\ndef test_a(ex):\n    pass\n"
+    g.write_text("from ptquiz.gradelib import check\n" + body + body)
+    with pytest.raises(CatalogError, match="second check named test_a"):
+        read_checks(g)
+    g.write_text("from ptquiz.gradelib import check\n@check(points=True, category='shape')\ndef test_a(ex):\n    pass\n")
+    with pytest.raises(CatalogError, match="positive integer"):
+        read_checks(g)
+    g.write_bytes(b"\xff\xfe bad")
+    with pytest.raises(CatalogError, match="UTF-8"):
+        read_checks(g)

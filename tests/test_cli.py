@@ -201,3 +201,23 @@ def test_watch_grades_through_the_warm_path(pack):
     run("start", "1")
     r = run("watch", "--once")
     assert r.exit_code == 0 and "10/10" in r.output
+
+
+def test_a_bare_except_cannot_swallow_the_time_limit(pack, monkeypatch):
+    monkeypatch.setenv("PT_QUIZ_CHECK_TIMEOUT", "2")
+    names(pack)[1].write_text(SOL.replace(
+        "return self.linear(x)",
+        "import time\n        while True:\n            try:\n                time.sleep(0.05)\n            except:\n                pass"))
+    r = run("grade", "1", "--json")
+    ex = json.loads(r.output)["exercises"][0]
+    assert ex["score"] == 2  # only the check that never calls forward
+    assert any("ignored the time limit" in (c["message"] or "") for c in ex["checks"])
+
+
+def test_bad_entries_in_the_state_file_are_set_aside(pack):
+    (pack / ".pt-quiz").mkdir()
+    (pack / ".pt-quiz" / "state.json").write_text(json.dumps(
+        {"version": 1, "current": 1, "started": [1], "hints": {"1": "x"}, "scores": {"1": [1, "a"]}}))
+    assert run("hint").exit_code == 2  # fresh state: nothing started, says what to do
+    assert run("list").exit_code == 0
+    assert any(p.name.startswith("state.json.corrupt-") for p in (pack / ".pt-quiz").iterdir())

@@ -341,3 +341,29 @@ def test_classroom_export_of_the_whole_kit_has_no_solution_text(tmp_path, monkey
     assert not leaked, leaked[:5]
     for ex in cat:
         assert (dest / "exercises" / f"{ex.name}.py").read_text() == (dest / "graders" / "stubs" / f"{ex.name}.py").read_text()
+
+
+def test_export_never_replaces_the_project_or_a_folder_it_did_not_write(pack, tmp_path):
+    for dest in (pack, pack / "exercises", pack.parent):
+        res = run("classroom", "export", dest, "--force")
+        assert res.exit_code != 0 and "overwrite your exercises" in res.output, dest
+    assert (pack / "exercises" / "01_custom_module.py").exists() and (pack / "solutions").exists()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep")
+    res = run("gradescope", "export", other, "--force")
+    assert res.exit_code != 0 and "not an earlier pt-quiz export" in res.output
+    assert (other / "mine.txt").read_text() == "keep"
+
+
+def test_gradescope_prefers_the_students_exercise_over_stub_copies(tmp_path):
+    from ptquiz.export import copy_submission
+    sub = tmp_path / "sub"
+    for rel, text in {"graders/stubs/01_a.py": "stub", "exercises/01_a.py": "mine", "x/02_b.py": "b",
+                      ".git/01_a.py": "git"}.items():
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sub / rel).write_text(text)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert copy_submission(sub, out, {"01_a", "02_b"}) == ["01_a.py", "02_b.py"]
+    assert (out / "01_a.py").read_text() == "mine" and (out / "02_b.py").read_text() == "b"

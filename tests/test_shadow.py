@@ -128,3 +128,11 @@ def test_load_with_map_location_to_the_device(tmp_path):
         m2.load_state_dict(ck["model"])
         assert torch.equal(m2.weight.detach().cpu(), m.weight.detach())
     assert torch.load.__module__.startswith("torch")
+
+
+def test_new_tensor_follows_the_source_device():
+    with shadow_device() as dev:
+        x = torch.ones(2).to(dev)
+        y = x.new_tensor([1.0, 2.0])
+        assert isinstance(y, ShadowTensor) and (x + y).cpu().tolist() == [2.0, 3.0]
+        assert x.new_tensor([1.0], device="cpu").device.type == "cpu"
