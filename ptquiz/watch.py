@@ -11,6 +11,7 @@ import ast
 import importlib
 import os
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -61,10 +62,13 @@ def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None =
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)
                 os.dup2(devnull, 2)
+                # the parent's Python-level streams may be wrapped (a test runner, an IDE): write nowhere
+                sys.stdout = sys.stderr = open(os.devnull, "w")
                 if cwd:
                     os.chdir(cwd)
+                env = child_env()  # the same environment as `pt-quiz grade`
                 os.environ.clear()
-                os.environ.update(child_env())  # the same environment as `pt-quiz grade`
+                os.environ.update(env)
                 code = int(pytest.main(args))
             finally:
                 os._exit(code)
