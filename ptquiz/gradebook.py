@@ -94,9 +94,11 @@ def grade_one(exercises: list[Exercise], sub: Path, name: str, root: Path, trust
         for e in results:
             key = f"{e.number:02d}_{e.slug}"
             row.scores[key] = e.score
-            if e.status in ("missing", "error"):
+            if e.status == "missing":
+                row.errors.append(f"{key}: missing (no {key}.py in the submission)")
+            elif e.status == "error":
                 msg = (e.message or {}).get("en") or e.status
-                row.errors.append(f"{key}: {e.status}: {msg.splitlines()[0][:200] if msg else ''}")
+                row.errors.append(f"{key}: error: {msg.splitlines()[0][:200] if msg else ''}")
             elif any(c.kind in ("crash", "timeout", "noresult") for c in e.checks if not c.passed):
                 kinds = sorted({c.kind for c in e.checks if not c.passed and c.kind in ("crash", "timeout", "noresult")})
                 row.errors.append(f"{key}: {', '.join(kinds)}")
