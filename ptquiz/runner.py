@@ -116,7 +116,9 @@ def pytest_args(graders: list[Path], results: Path, target: Path | None, check_t
     ini.write_text("[pytest]\n", encoding="utf-8")
     # the rootdir must hold the graders, or pytest drops the file part of their test ids
     rootdir = os.path.commonpath([str(Path(g).resolve().parent) for g in graders])
-    args = [*map(str, graders), "-c", str(ini), f"--rootdir={rootdir}", "-p", "ptquiz.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
+    # no:unraisableexception: its clean-up runs gc.collect() five times, ~1 s once torch is loaded
+    args = [*map(str, graders), "-c", str(ini), f"--rootdir={rootdir}", "-p", "ptquiz.plugin", "-p", "pytest_timeout",
+            "-p", "no:cacheprovider", "-p", "no:unraisableexception",
             "-o", "addopts=", "-q", "--no-header", "--timeout", str(check_timeout),
             f"--ptquiz-results={results}", "-W", "ignore::DeprecationWarning"]
     # one "--opt=value" argument each: a separate value would be taken for a path when pytest looks for

@@ -8,6 +8,7 @@ enforces a deadline), and the next save forks a fresh one.
 from __future__ import annotations
 
 import ast
+import gc
 import importlib
 import os
 import signal
@@ -42,6 +43,7 @@ def _preimport(grader: Path) -> None:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - the child will report it properly
                 pass
+    gc.freeze()  # forked children need not scan what the warm parent holds (torch's heap)
 
 
 def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None = None) -> GradeResult:
