@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import CatalogError, Exercise
@@ -261,15 +261,3 @@ def grade(exercises: list[Exercise], target: Path | None = None, workers: int | 
             runnable.append(ex)
     records = run_pytest(graders, target=target, workers=workers, cwd=cwd) if graders else []
     return GradeResult(score(exercises, records, target), round(time.monotonic() - t0, 2))
-
-
-def result_from_dict(d: dict) -> GradeResult:
-    exs = []
-    for e in d["exercises"]:
-        checks = [CheckResult(**c) for c in e.pop("checks")]
-        exs.append(ExerciseResult(**e, checks=checks))
-    return GradeResult(exs, d.get("seconds", 0.0))
-
-
-def result_to_dict(r: GradeResult) -> dict:
-    return {"seconds": r.seconds, "exercises": [asdict(e) for e in r.exercises]}
