@@ -84,8 +84,10 @@ class Exercise:
         return sum(c.points for c in self.checks())
 
 
-def text(d: dict | str, lang: str) -> str:
+def text(d: dict | str | None, lang: str = "en") -> str:
     """Pick one language from a bilingual {'en': ..., 'zh': ...} value, falling back to English."""
+    if d is None:
+        return ""
     if isinstance(d, str):
         return d
     return d.get(lang) or d.get("en") or ""

@@ -14,28 +14,17 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from .catalog import text
 from .runner import CheckResult, ExerciseResult, GradeResult
 
 
-def _t(d, lang="en") -> str:
-    if d is None:
-        return ""
-    if isinstance(d, str):
-        return d
-    return d.get(lang) or d.get("en") or ""
-
-
-def _exname(e: ExerciseResult) -> str:
-    return f"{e.number:02d}_{e.slug}"
-
-
 def _check_message(c: CheckResult, lang="en") -> str:
-    return "" if c.passed else (_t(c.message, lang) or "failed")
+    return "" if c.passed else (text(c.message, lang) or "failed")
 
 
 def _exercise_message(e: ExerciseResult, lang="en") -> str:
     """Why an exercise has no (or no usable) checks: missing file, import error, bad grader."""
-    return _t(e.message, lang)
+    return text(e.message, lang)
 
 
 class _Sources:
@@ -61,7 +50,7 @@ class _Sources:
         return self._cache[number]
 
     def filename(self, e: ExerciseResult) -> str:
-        return f"graders/test_{_exname(e)}.py"
+        return f"graders/test_{e.name}.py"
 
     def line(self, e: ExerciseResult, c: CheckResult) -> int:
         return self._load(e.number).get(c.name, (0, ""))[0]
@@ -79,7 +68,7 @@ def junit_xml(result: GradeResult, lang: str = "en", exercises: dict | None = No
     root = ET.Element("testsuites", name="pt-quiz")
     tot = {"tests": 0, "failures": 0, "errors": 0}
     for e in result.exercises:
-        name = _exname(e)
+        name = e.name
         suite = ET.SubElement(root, "testsuite", name=name)
         n = fails = errors = 0
         t = 0.0
@@ -96,13 +85,13 @@ def junit_xml(result: GradeResult, lang: str = "en", exercises: dict | None = No
             if line:
                 case.set("line", str(line))
             props = ET.SubElement(case, "properties")
-            for k, v in (("title", _t(c.title, lang)), ("category", c.category), ("points", str(c.points)),
+            for k, v in (("title", text(c.title, lang)), ("category", c.category), ("points", str(c.points)),
                          ("score", str(c.score))):
                 ET.SubElement(props, "property", name=k, value=v)
             if not c.passed:
                 msg = _check_message(c, lang)
                 kind = c.kind or "check"
-                if kind in ("check", "todo", None):
+                if c.outcome == "fail":
                     fails += 1
                     el = ET.SubElement(case, "failure", message=msg, type=kind)
                 else:
@@ -135,11 +124,11 @@ def exercism_results(result: GradeResult, lang: str = "en", exercises: dict | No
     errors = []
     for e in result.exercises:
         if not e.checks:
-            errors.append(f"{_exname(e)}: {_exercise_message(e, lang) or e.status}")
+            errors.append(f"{e.name}: {_exercise_message(e, lang) or e.status}")
         for c in e.checks:
-            status = "pass" if c.passed else ("fail" if (c.kind or "check") in ("check", "todo") else "error")
+            status = c.outcome
             tests.append({
-                "name": f"{_exname(e)} · {_t(c.title, lang)}",
+                "name": f"{e.name} · {text(c.title, lang)}",
                 "status": status,
                 "message": None if c.passed else _check_message(c, lang),
                 "output": None,
@@ -164,15 +153,15 @@ def gradescope_results(result: GradeResult, lang: str = "en", tamper: dict | Non
     tests = []
     for e in result.exercises:
         if not e.checks:
-            tests.append({"name": f"{e.number:02d} · {_t(e.title, lang)}", "number": f"{e.number}",
+            tests.append({"name": f"{e.number:02d} · {text(e.title, lang)}", "number": f"{e.number}",
                           "score": 0, "max_score": e.max_score, "status": "failed",
                           "output": _exercise_message(e, lang) or e.status, "visibility": visibility})
         for i, c in enumerate(e.checks, 1):
-            tests.append({"name": f"{e.number:02d} · {_t(e.title, lang)}: {_t(c.title, lang)}",
+            tests.append({"name": f"{e.number:02d} · {text(e.title, lang)}: {text(c.title, lang)}",
                           "number": f"{e.number}.{i}", "score": c.score, "max_score": c.points,
                           "status": "passed" if c.passed else "failed",
                           "output": _check_message(c, lang), "visibility": visibility})
-    lines = [f"{e.number:02d} {_t(e.title, lang)}: {e.score}/{e.max_score} ({e.status})" for e in result.exercises]
+    lines = [f"{e.number:02d} {text(e.title, lang)}: {e.score}/{e.max_score} ({e.status})" for e in result.exercises]
     lines.append(f"Total: {result.score}/{result.max_score}")
     warn = tamper_line(tamper)
     if warn:
@@ -190,12 +179,12 @@ def classroom_result(result: GradeResult, lang: str = "en", exercises: dict | No
     tests = []
     for e in result.exercises:
         if not e.checks:
-            tests.append({"name": f"{_exname(e)}", "status": "error", "score": 0,
+            tests.append({"name": f"{e.name}", "status": "error", "score": 0,
                           "message": _exercise_message(e, lang) or e.status, "test_code": "",
                           "filename": src.filename(e), "line_no": 0, "duration": 0})
         for c in e.checks:
-            tests.append({"name": f"{_exname(e)}: {_t(c.title, lang)}",
-                          "status": "pass" if c.passed else ("fail" if (c.kind or "check") in ("check", "todo") else "error"),
+            tests.append({"name": f"{e.name}: {text(c.title, lang)}",
+                          "status": c.outcome,
                           "score": int(c.score), "message": _check_message(c, lang),
                           "test_code": f"pt-quiz grade {e.number}  # {c.name}",
                           "filename": src.filename(e), "line_no": src.line(e, c),

@@ -92,7 +92,7 @@ def grade_one(exercises: list[Exercise], sub: Path, name: str, root: Path, trust
                                  deadline=deadline, cwd=root)
             results = score(exercises, records, target)
         for e in results:
-            key = f"{e.number:02d}_{e.slug}"
+            key = e.name
             row.scores[key] = e.score
             if e.status == "missing":
                 row.errors.append(f"{key}: missing (no {key}.py in the submission)")

@@ -41,6 +41,13 @@ class CheckResult:
     kind: str | None = None
     duration: float = 0.0
 
+    @property
+    def outcome(self) -> str:
+        """pass; fail (the answer is wrong or unwritten); error (crash, time-out, unloadable file, ...)."""
+        if self.passed:
+            return "pass"
+        return "fail" if (self.kind or "check") in ("check", "todo") else "error"
+
 
 @dataclass
 class ExerciseResult:
@@ -52,6 +59,10 @@ class ExerciseResult:
     status: str
     checks: list = field(default_factory=list)
     message: dict | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.number:02d}_{self.slug}"
 
 
 @dataclass

@@ -159,7 +159,7 @@ def _run_round(by_name: dict, rnd: dict, cwd: Path, workers, grade_fn):
         for name, (_, src) in rnd.items():
             (Path(tmp) / f"{name}.py").write_text(src, encoding="utf-8")
         res = grade_fn([by_name[n] for n in rnd], target=Path(tmp), workers=workers, cwd=cwd)
-    return {f"{e.number:02d}_{e.slug}": e for e in res.exercises}
+    return {e.name: e for e in res.exercises}
 
 
 def _failed(e) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from .catalog import Exercise
+from .i18n import t
 from .runner import GradeResult, check_timeout_default, child_env, pytest_args, read_records, score
 
 
@@ -124,12 +125,7 @@ def watch(ex: Exercise, c, interval: float = 0.5, once: bool = False) -> None:
                 if e.status == "passed":
                     nxt = min((n for n in c.catalog.exercises if n > ex.number), default=None)
                     if nxt:
-                        click.echo(click.style("\n" + _t("all_passed", c.lang, n=nxt), fg="green"))
+                        click.echo(click.style("\n" + t("all_passed", c.lang, n=nxt), fg="green"))
             time.sleep(interval)
     except KeyboardInterrupt:
         click.echo("")
-
-
-def _t(key, lang, **kw):
-    from .i18n import t
-    return t(key, lang, **kw)

@@ -12,6 +12,7 @@ import pytest
 from ptquiz.catalog import Catalog
 from ptquiz.runner import grade
 from ptquiz.stubs import stub_for
+from ptquiz.validate import make_rounds
 
 from conftest import KIT
 
@@ -32,16 +33,9 @@ WRONG, ALT = fixtures("wrong"), fixtures("alt")
 
 
 def rounds(items):
-    """Split fixtures into rounds holding at most one file per exercise: one grading run per round."""
-    out = []
-    for name, f in items:
-        for r in out:
-            if name not in r:
-                r[name] = f
-                break
-        else:
-            out.append({name: f})
-    return out
+    """Split fixtures into rounds holding at most one file per exercise (as `pt-quiz validate` does):
+    one grading run per round."""
+    return [{name: f for name, (_, f) in r.items()} for r in make_rounds([(n, f.name, f) for n, f in items])]
 
 
 def grade_files(tmp, files: dict):
@@ -50,13 +44,13 @@ def grade_files(tmp, files: dict):
         text = f.read_text(encoding="utf-8") if isinstance(f, Path) else f
         (tmp / f"{name}.py").write_text(text, encoding="utf-8")
     res = grade([BY_NAME[n] for n in files], target=tmp, cwd=KIT)
-    return {f"{e.number:02d}_{e.slug}": e for e in res.exercises}
+    return {e.name: e for e in res.exercises}
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     res = grade(EXS, target=KIT / "solutions", cwd=KIT)
-    return {f"{e.number:02d}_{e.slug}": e for e in res.exercises}
+    return {e.name: e for e in res.exercises}
 
 
 @pytest.fixture(scope="module")
