@@ -9,35 +9,20 @@ import copy
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (accelerator, assert_close, assert_on_device, assert_shape, check, expect, fail,
-                             seeded, to_cpu)
+from ptquiz.gradelib import (BuiltinUsed, accelerator, assert_close, assert_on_device, assert_shape, check, expect,
+                             fail, forbid, seeded, to_cpu)
 
 
 # ---------------------------------------------------------------------------
 # private helpers
 
-class _BuiltinUsed(Exception):
-    pass
-
-
-class _NoBuiltinBatchNorm(TorchFunctionMode):
-    """Raise when the learner's code reaches a built-in batch norm."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = str(getattr(func, "__name__", func))
-        if "batch_norm" in name or name.startswith("instance_norm"):
-            raise _BuiltinUsed(name)
-        return func(*args, **(kwargs or {}))
-
-
 def _fwd(m, x, what="BatchNorm1d"):
     """The learner's forward, with the built-in batch norm forbidden."""
     try:
-        with _NoBuiltinBatchNorm():
+        with forbid(pattern=r"batch_norm|^instance_norm"):
             return m(x)
-    except _BuiltinUsed as e:
+    except BuiltinUsed as e:
         fail(f"{what}: your forward called the built-in batch norm ({e}); this exercise asks you to compute it "
              "yourself, so the grader makes F.batch_norm, torch.batch_norm and nn.BatchNorm1d raise while your "
              "forward runs.",

@@ -1,15 +1,14 @@
 """Grader for exercise 07 — Conv2d from scratch (im2col with F.unfold)."""
-import contextlib
 import re
 from collections import namedtuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
-                             assert_learns, assert_on_device, assert_shape, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (BuiltinUsed, DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
+                             assert_learns, assert_on_device, assert_shape, check, expect, fail, forbid, seeded,
+                             to_cpu)
 
 Cfg = namedtuple("Cfg", "n cin h w cout k stride padding dilation bias")
 
@@ -70,48 +69,10 @@ def _ref(c, x, w, b):
 # F.conv1d, conv_transpose2d, ...). A function mode, not a dispatch mode: torch's first op under a dispatch
 # mode imports torch._dynamo (seconds of CPU), which must not land inside a timed check.
 
-class _BuiltinUsed(Exception):
-    def __init__(self, name):
-        super().__init__(name)
-        self.name = name
-
-
 _CONV_OP = re.compile(r"convolution|^_?conv(_transpose|_tbc|_depthwise|\dd)")
 _PATCHES = [(F, "conv2d", "F.conv2d"), (torch, "conv2d", "torch.conv2d"), (torch, "convolution", "torch.convolution"),
             (torch, "_convolution", "torch._convolution"), (nn.Conv2d, "forward", "nn.Conv2d"),
             (nn.Conv2d, "_conv_forward", "nn.Conv2d")]
-
-
-class _NoConvOps(TorchFunctionMode):
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "") or str(func)
-        if _CONV_OP.search(name):
-            raise _BuiltinUsed(name)
-        return func(*args, **(kwargs or {}))
-
-
-def _raiser(label):
-    def banned(*args, **kwargs):
-        raise _BuiltinUsed(label)
-    return banned
-
-
-@contextlib.contextmanager
-def _no_builtin_conv(ex):
-    originals = [(obj, attr, label, getattr(obj, attr)) for obj, attr, label in _PATCHES if hasattr(obj, attr)]
-    by_id = {id(orig): label for _, _, label, orig in originals}
-    restore = [(obj, attr, orig) for obj, attr, _, orig in originals]
-    restore += [(ex, k, v) for k, v in list(vars(ex).items()) if id(v) in by_id]  # `from torch import conv2d`
-    try:
-        for obj, attr, label, _ in originals:
-            setattr(obj, attr, _raiser(label))
-        for obj, attr, orig in restore[len(originals):]:
-            setattr(obj, attr, _raiser(by_id[id(orig)]))
-        with _NoConvOps():
-            yield
-    finally:
-        for obj, attr, orig in restore:
-            setattr(obj, attr, orig)
 
 
 _LIKELY_CRASH = ("the output size and the unfold call disagree: padding, stride or dilation not passed to F.unfold, or "
@@ -131,9 +92,9 @@ _LIKELY_VALUES = ("the weight flattened in a different order from the rows of F.
 def _learner(ex, what, fn, *args, **kwargs):
     """Call the learner's code with the built-in convolution banned; turn crashes into a clear message."""
     try:
-        with _no_builtin_conv(ex):
+        with forbid(ex, _PATCHES, pattern=_CONV_OP):
             return fn(*args, **kwargs)
-    except _BuiltinUsed as e:
+    except BuiltinUsed as e:
         fail(f"{what} called the built-in convolution ({e.name}); this exercise asks you to write it yourself "
              "with F.unfold (im2col) and a matrix multiply.",
              f"{what} 调用了内置卷积（{e.name}）；本题要求用 F.unfold（im2col）加矩阵乘法自己实现。",

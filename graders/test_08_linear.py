@@ -9,10 +9,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close, assert_learns, assert_on_device,
-                             assert_shape, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (BuiltinUsed, DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
+                             assert_learns, assert_on_device, assert_shape, check, expect, fail, forbid, seeded,
+                             to_cpu)
 
 
 # ---------------------------------------------------------------------------
@@ -24,24 +24,10 @@ _LEAD_LIKELY = ("2-D only (torch.mm, or x.view(N, in_features)): x @ weight.T (t
                 "可以处理任意数量（包括零个）的前导维度。")
 
 
-class _BuiltinUsed(Exception):
-    pass
-
-
-class _NoBuiltinLinear(TorchFunctionMode):
-    """Raise when the learner's code reaches the built-in linear."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = str(getattr(func, "__name__", func))
-        if name in ("linear", "linear.default"):
-            raise _BuiltinUsed(name)
-        return func(*args, **(kwargs or {}))
-
-
 def _fwd(m, x, what="Linear"):
     """The learner's forward, with the built-in linear forbidden."""
     try:
-        with _NoBuiltinLinear():
+        with forbid(ops={"linear"}):
             return m(x)
     except DeviceMismatchError:
         raise
@@ -52,7 +38,7 @@ def _fwd(m, x, what="Linear"):
         fail(f"{what}: forward on a {x.dim()}-D input of shape {tuple(x.shape)} raised {type(e).__name__}: {first}",
              f"{what}：对形状为 {tuple(x.shape)} 的 {x.dim()} 维输入，forward 抛出 {type(e).__name__}: {first}",
              likely=_LEAD_LIKELY)
-    except _BuiltinUsed as e:
+    except BuiltinUsed as e:
         fail(f"{what}: your forward called the built-in {e} (F.linear / nn.Linear); this exercise asks you to "
              "compute x @ weight.T + bias yourself, so the grader makes F.linear and nn.Linear raise while your "
              "forward runs.",

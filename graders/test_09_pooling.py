@@ -1,14 +1,12 @@
 """Grader for exercise 09 — max and average pooling from scratch."""
-import contextlib
 from collections import namedtuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_close, assert_on_device, assert_shape, check,
-                             expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (BuiltinUsed, DeviceMismatchError, accelerator, assert_close, assert_on_device,
+                             assert_shape, check, expect, fail, forbid, seeded, to_cpu)
 
 Cfg = namedtuple("Cfg", "n c h w k stride padding")
 
@@ -62,12 +60,6 @@ def _unique(c, seed, negative=False):
 # Built-in pooling is off limits while the learner's code runs: the public names are monkeypatched
 # to raise, and a torch-function mode catches any other route (torch.max_pool2d, torch.ops.aten...).
 
-class _BuiltinUsed(Exception):
-    def __init__(self, name):
-        super().__init__(name)
-        self.name = name
-
-
 _PATCHES = [(F, a, "F." + a) for a in ("max_pool2d", "avg_pool2d", "max_pool2d_with_indices", "adaptive_max_pool2d",
                                        "adaptive_avg_pool2d", "lp_pool2d", "fractional_max_pool2d")]
 _PATCHES += [(torch, a, "torch." + a) for a in ("max_pool2d", "avg_pool2d", "max_pool2d_with_indices",
@@ -76,44 +68,12 @@ _PATCHES += [(cls, "forward", "nn." + cls.__name__) for cls in (nn.MaxPool2d, nn
                                                                  nn.AdaptiveAvgPool2d, nn.LPPool2d)]
 
 
-class _NoPoolOps(TorchFunctionMode):
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "") or str(func)
-        if "pool" in name.lower():
-            raise _BuiltinUsed(name)
-        return func(*args, **(kwargs or {}))
-
-
-def _raiser(label):
-    def banned(*args, **kwargs):
-        raise _BuiltinUsed(label)
-    return banned
-
-
-@contextlib.contextmanager
-def _no_builtin_pool(ex):
-    originals = [(obj, attr, label, getattr(obj, attr)) for obj, attr, label in _PATCHES if hasattr(obj, attr)]
-    by_id = {id(orig): label for _, _, label, orig in originals}
-    restore = [(obj, attr, orig) for obj, attr, _, orig in originals]
-    restore += [(ex, k, v) for k, v in list(vars(ex).items()) if id(v) in by_id]  # `from F import max_pool2d`
-    try:
-        for obj, attr, label, _ in originals:
-            setattr(obj, attr, _raiser(label))
-        for obj, attr, orig in restore[len(originals):]:
-            setattr(obj, attr, _raiser(by_id[id(orig)]))
-        with _NoPoolOps():
-            yield
-    finally:
-        for obj, attr, orig in restore:
-            setattr(obj, attr, orig)
-
-
 def _learner(ex, what, fn, *args, **kwargs):
     """Call the learner's code with built-in pooling banned; turn crashes into a clear message."""
     try:
-        with _no_builtin_pool(ex):
+        with forbid(ex, _PATCHES, pattern="(?i)pool"):
             return fn(*args, **kwargs)
-    except _BuiltinUsed as e:
+    except BuiltinUsed as e:
         fail(f"{what} called the built-in pooling ({e.name}); this exercise asks you to write it yourself "
              "with F.unfold (or Tensor.unfold) and max/mean over each window.",
              f"{what} 调用了内置池化（{e.name}）；本题要求用 F.unfold（或 Tensor.unfold）加上对每个窗口取 max/mean 自己实现。",

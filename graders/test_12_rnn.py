@@ -2,17 +2,13 @@
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, accelerator, assert_close, assert_on_device, assert_shape, check, expect,
-                             fail, seeded, to_cpu)
+from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, RECURRENT_OPS, accelerator, assert_close,
+                             assert_on_device, assert_shape, check, expect, fail, forbid, seeded, to_cpu)
 
 # (input_size, hidden_size, num_layers, batch, seq, nonlinearity)
 CASES = [(4, 4, 1, 3, 5, "tanh"), (3, 5, 1, 1, 1, "tanh"), (6, 4, 2, 2, 7, "tanh"),
          (5, 3, 2, 5, 1, "tanh"), (3, 6, 1, 4, 9, "relu"), (2, 4, 2, 3, 4, "relu")]
-
-_BANNED = {"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "lstm_cell", "gru", "gru_cell",
-           "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_cudnn_rnn", "miopen_rnn", "_VF"}
 
 
 # ---------------------------------------------------------------------------
@@ -144,19 +140,6 @@ def _compare(ref, out, hn, ref_out, ref_hn, x, h0, label):
                                                       "(h_n[-1] == output[:, -1]).",
                                                       "h_n 应为每一层在最后一步的隐藏状态（h_n[-1] == output[:, -1]）。"))
 
-
-class _RecordOps(TorchFunctionMode):
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.names.append(getattr(func, "__name__", str(func)).split(".")[0])
-        return func(*args, **(kwargs or {}))
-
-
-# ---------------------------------------------------------------------------
-# checks
 
 @check(points=1, category="correctness")
 def test_parameters_named_like_nn_rnn(ex):
@@ -311,10 +294,10 @@ def test_no_builtin_rnn(ex):
     expect(not subs, f"ElmanRNN holds built-in recurrent modules {subs}; write the recurrence yourself.",
            f"ElmanRNN 内含内置循环模块 {subs}；请自己写出递推。")
     x, h0 = torch.randn(2, 5, 3, requires_grad=True), torch.randn(2, 2, 4)
-    with _RecordOps() as rec:
+    with forbid(ops=RECURRENT_OPS, raise_on_use=False) as seen:
         out, hn = _forward(ex, m, x, h0)
         (out.sum() + hn.sum()).backward()
-    used = sorted(set(rec.names) & _BANNED)
+    used = sorted(set(seen))
     expect(not used, f"ElmanRNN called the built-in RNN op(s) {used}; the point is to write h_t = tanh(...) yourself.",
            f"ElmanRNN 调用了内置 RNN 算子 {used}；本题要求自己写出 h_t = tanh(...)。",
            likely=("nn.RNN / nn.RNNCell / torch.rnn_tanh used inside forward.", "forward 中用了 nn.RNN / nn.RNNCell / torch.rnn_tanh。"))

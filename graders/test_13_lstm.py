@@ -2,16 +2,13 @@
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, accelerator, assert_close, assert_learns,
-                             assert_on_device, assert_shape, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, RECURRENT_OPS, accelerator, assert_close,
+                             assert_learns, assert_on_device, assert_shape, check, expect, fail, forbid, seeded,
+                             to_cpu)
 
 # (input_size, hidden_size, num_layers, batch, seq)
 CASES = [(4, 3, 1, 3, 5), (3, 5, 1, 1, 1), (5, 4, 2, 2, 7), (2, 6, 2, 5, 1), (6, 2, 1, 4, 9)]
-
-_BANNED = {"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "lstm_cell", "gru", "gru_cell",
-           "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_cudnn_rnn", "miopen_rnn", "quantized_lstm_cell"}
 
 
 # ---------------------------------------------------------------------------
@@ -194,19 +191,6 @@ def _compare(ref, got, want, x, state, label):
                                                     "c_n 应为每一层在最后一步之后的细胞状态。"))
 
 
-class _RecordOps(TorchFunctionMode):
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.names.append(getattr(func, "__name__", str(func)).split(".")[0])
-        return func(*args, **(kwargs or {}))
-
-
-# ---------------------------------------------------------------------------
-# checks
-
 @check(points=1, category="correctness")
 def test_parameters_named_like_torch(ex):
     """Parameters are named and shaped like nn.LSTMCell's and nn.LSTM's (1 and 2 layers), so their state_dicts load.
@@ -367,12 +351,12 @@ def test_no_builtin_lstm(ex):
         expect(not subs, f"{name} holds built-in recurrent modules {subs}; write the gates yourself.",
                f"{name} 内含内置循环模块 {subs}；请自己写出各个门。")
     x, h0, c0 = torch.randn(2, 4, 3, requires_grad=True), torch.randn(2, 2, 4), torch.randn(2, 2, 4)
-    with _RecordOps() as rec:
+    with forbid(ops=RECURRENT_OPS, raise_on_use=False) as seen:
         out, (hn, cn) = _forward(ex, m, x, (h0, c0))
         (out.sum() + hn.sum() + cn.sum()).backward()
         h, c = _forward(ex, cell, x[:, 0], (h0[0], c0[0]), what="LSTMCell", cell=True)
         (h.sum() + c.sum()).backward()
-    used = sorted(set(rec.names) & _BANNED)
+    used = sorted(set(seen))
     expect(not used, f"Your LSTM called the built-in recurrent op(s) {used}; the point is to write the gates yourself.",
            f"你的 LSTM 调用了内置循环算子 {used}；本题要求自己写出各个门。",
            likely=("nn.LSTM / nn.LSTMCell / torch.lstm / torch.lstm_cell used inside forward.",

@@ -4,10 +4,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (accelerator, assert_close, assert_on_device, assert_shape, assert_tensor, check,
-                             expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (ATTENTION_OPS, ATTENTION_PATCHES, BuiltinUsed, accelerator, assert_close,
+                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, forbid, seeded,
+                             to_cpu)
 
 PROJ = ("q_proj", "k_proj", "v_proj", "out_proj")
 
@@ -391,29 +391,6 @@ def test_single_key(ex):
                      likely=("softmax over the wrong dimension.", "softmax 的维度不对。"))
 
 
-class _BuiltinUsed(Exception):
-    pass
-
-
-class _NoBuiltinAttention(TorchFunctionMode):
-    """Raises if F.scaled_dot_product_attention / multi_head_attention_forward run, however they were imported."""
-
-    BANNED = {F.scaled_dot_product_attention: "F.scaled_dot_product_attention",
-              F.multi_head_attention_forward: "F.multi_head_attention_forward",
-              torch._native_multi_head_attention: "torch._native_multi_head_attention"}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in self.BANNED:
-            raise _BuiltinUsed(self.BANNED[func])
-        return func(*args, **(kwargs or {}))
-
-
-def _raiser(name):
-    def f(*a, **k):
-        raise _BuiltinUsed(name)
-    return f
-
-
 @check(points=2, category="correctness")
 def test_written_from_scratch(ex):
     """The forward pass computes attention itself: no F.scaled_dot_product_attention or nn.MultiheadAttention.
@@ -423,29 +400,14 @@ def test_written_from_scratch(ex):
     q, k, v = _inputs(2, 3, 5, 8, seed=90)
     kpm = torch.ones(2, 5, dtype=torch.bool)
     kpm[0, 3:] = False
-    cnn = torch._C._nn
-    patches = [(F, "scaled_dot_product_attention", _raiser("F.scaled_dot_product_attention")),
-               (cnn, "scaled_dot_product_attention", _raiser("torch._C._nn.scaled_dot_product_attention")),
-               (F, "multi_head_attention_forward", _raiser("F.multi_head_attention_forward")),
-               (nn.MultiheadAttention, "forward", _raiser("nn.MultiheadAttention"))]
-    originals = {F.scaled_dot_product_attention, F.multi_head_attention_forward, nn.MultiheadAttention.forward}
-    for name, val in list(vars(ex).items()):  # names the learner imported directly
-        if any(val is o for o in originals):
-            patches.append((ex, name, _raiser(name)))
-    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
     try:
-        for obj, name, new in patches:
-            setattr(obj, name, new)
-        with _NoBuiltinAttention():
+        with forbid(ex, ATTENTION_PATCHES, ops=ATTENTION_OPS):
             results = [_call(m, q, k, v), _call(m, q, q, q, is_causal=True), _call(m, q, k, v, key_padding_mask=kpm)]
-    except _BuiltinUsed as e:
-        fail(f"forward called {e} — this exercise asks for attention written by hand (matmul, softmax).",
-             f"forward 调用了 {e}——本题要求亲手实现注意力（矩阵乘法、softmax）。",
+    except BuiltinUsed as e:
+        fail(f"forward called {e.name} — this exercise asks for attention written by hand (matmul, softmax).",
+             f"forward 调用了 {e.name}——本题要求亲手实现注意力（矩阵乘法、softmax）。",
              likely=("delegating to the built-in; it is the right tool in real code, but here the point is to write it.",
                      "直接调用了内置实现；实际项目中这样做没问题，但本题的目的是自己写出来。"))
-    finally:
-        for obj, name, old in saved:
-            setattr(obj, name, old)
     for (out, w), (Tq, Tk) in zip(results, [(3, 5), (3, 3), (3, 5)]):
         assert_shape(out, (2, Tq, 8), "output")
         assert_shape(w, (2, 2, Tq, Tk), "attention weights")

@@ -26,6 +26,7 @@ import os
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 
 def _skip_compiler_import() -> int:
@@ -196,6 +197,107 @@ def assert_learns_over_seeds(run, seeds=(0, 1, 2), what: str = "training", k: in
             good += learns(run(s), k, ratio)
     if good < 2:
         assert_learns(first, what, k, ratio, likely)
+
+
+# ---------------------------------------------------------------------------
+# built-ins that are off limits ("write it yourself")
+
+class BuiltinUsed(Exception):
+    """Raised inside :func:`forbid` when the learner's code reaches a banned built-in."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _raiser(label: str):
+    def banned(*args, **kwargs):
+        raise BuiltinUsed(label)
+    banned.__name__ = f"banned_{label}"
+    return banned
+
+
+class _ForbidOps(TorchFunctionMode):
+    """Catches banned ops however they are reached (F.x, torch.x, Tensor methods, torch.ops.aten.x)."""
+
+    def __init__(self, names, pattern, seen, raise_on_use):
+        super().__init__()
+        self.names, self.pattern, self.seen, self.raise_on_use = frozenset(names), pattern, seen, raise_on_use
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = str(getattr(func, "__name__", "") or func)
+        base = name.split(".")[0]
+        if base in self.names or name in self.names or (self.pattern is not None and self.pattern.search(name)):
+            self.seen.append(base)
+            if self.raise_on_use:
+                raise BuiltinUsed(name)
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def forbid(ex=None, patches=(), ops=(), pattern=None, raise_on_use=True):
+    """While the block runs, the banned built-ins raise :class:`BuiltinUsed`.
+
+    ``patches``: ``(object, attribute, label)`` triples replaced by a raiser (e.g. ``(F, "conv2d", "F.conv2d")``,
+    ``(nn.Conv2d, "forward", "nn.Conv2d")``); any name in the learner's module ``ex`` bound to one of the
+    originals (``from torch.nn.functional import conv2d``) is replaced too. ``ops``: torch-function names
+    (``func.__name__`` before any ``.``, e.g. ``"linear"``, ``"lstm"``) and ``pattern`` (a compiled regex on the
+    name) are caught by a TorchFunctionMode, which sees every route to the op. A function mode, not a
+    dispatch mode: torch's first op under a dispatch mode imports torch._dynamo (seconds of CPU).
+    """
+    import re
+    if isinstance(pattern, str):
+        pattern = re.compile(pattern)
+    originals = [(obj, attr, label, getattr(obj, attr)) for obj, attr, label in patches if hasattr(obj, attr)]
+    by_id = {id(orig): label for _, _, label, orig in originals}
+    restore = [(obj, attr, orig) for obj, attr, _, orig in originals]
+    aliases = [(ex, k, v) for k, v in list(vars(ex).items()) if id(v) in by_id] if ex is not None else []
+    try:
+        for obj, attr, label, _ in originals:
+            setattr(obj, attr, _raiser(label))
+        for obj, attr, orig in aliases:
+            setattr(obj, attr, _raiser(by_id[id(orig)]))
+        seen: list[str] = []
+        with _ForbidOps(ops, pattern, seen, raise_on_use):
+            yield seen
+    finally:
+        for obj, attr, orig in restore + aliases:
+            setattr(obj, attr, orig)
+
+
+# The recurrent ops behind nn.RNN / nn.LSTM / nn.GRU and their cells (torch-function names).
+RECURRENT_OPS = frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "lstm_cell", "gru",
+                           "gru_cell", "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_cudnn_rnn", "miopen_rnn",
+                           "quantized_lstm_cell", "_VF"})
+
+
+# Built-in attention: the public entry points (patched) and the ops behind them (torch-function names).
+ATTENTION_PATCHES = [
+    (torch.nn.functional, "scaled_dot_product_attention", "F.scaled_dot_product_attention"),
+    (torch._C._nn, "scaled_dot_product_attention", "torch._C._nn.scaled_dot_product_attention"),
+    (torch.nn.functional, "multi_head_attention_forward", "F.multi_head_attention_forward"),
+    (torch.nn.MultiheadAttention, "forward", "nn.MultiheadAttention"),
+]
+ATTENTION_OPS = frozenset({"scaled_dot_product_attention", "multi_head_attention_forward",
+                           "_native_multi_head_attention"})
+
+
+def without_builtins(ex, what: str, fn, *args, patches=(), ops=(), pattern=None, task=None, likely=None, **kwargs):
+    """``fn(*args, **kwargs)`` under :func:`forbid`; a banned call fails the check with a message that says so.
+
+    ``task``: ``(en, zh)``, what the exercise asks instead ("compute x @ weight.T + bias yourself").
+    Other exceptions propagate unchanged (the caller words them).
+    """
+    try:
+        with forbid(ex, patches, ops, pattern):
+            return fn(*args, **kwargs)
+    except BuiltinUsed as e:
+        te, tz = task or ("write it yourself", "自己实现")
+        fail(f"{what} called the built-in {e.name}; this exercise asks you to {te}, so the grader makes that "
+             f"built-in raise while your code runs.",
+             f"{what} 调用了内置的 {e.name}；本题要求{tz}，因此评分时禁止调用它。",
+             likely or ("delegating to the built-in: the right tool in real code, but here the point is to write it.",
+                        "直接调用了内置实现：实际项目中这样做没问题，但本题的目的是自己写出来。"))
 
 
 # ---------------------------------------------------------------------------

@@ -54,3 +54,33 @@ def test_graders_do_not_pay_for_the_compiler_unless_they_step_an_optimizer():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_forbid_catches_every_route_to_a_banned_builtin_and_restores_it():
+    import types
+
+    import torch.nn.functional as F
+
+    from ptquiz.gradelib import BuiltinUsed, forbid, without_builtins
+
+    learner = types.ModuleType("learner")
+    learner.my_linear = F.linear                      # `from torch.nn.functional import linear as my_linear`
+    x, w = torch.randn(2, 3), torch.randn(4, 3)
+    patches = [(F, "linear", "F.linear")]
+    routes = {"F.linear": lambda: F.linear(x, w), "alias": lambda: learner.my_linear(x, w),
+              "aten": lambda: torch.ops.aten.linear(x, w), "nn.Linear": lambda: torch.nn.Linear(3, 4)(x)}
+    for name, route in routes.items():
+        with pytest.raises(BuiltinUsed):
+            with forbid(learner, patches, ops={"linear"}):
+                route()
+    assert F.linear(x, w).shape == (2, 4) and learner.my_linear is F.linear   # restored
+    with forbid(ops={"linear"}, raise_on_use=False) as seen:
+        torch.nn.Linear(3, 4)(x)
+        x @ w.T                                       # allowed ops are not recorded
+    assert seen == ["linear"]
+    with forbid(pattern=r"(?i)pool"):
+        with pytest.raises(BuiltinUsed):
+            F.max_pool2d(torch.randn(1, 1, 4, 4), 2)
+    with pytest.raises(CheckFailed, match=r"called the built-in .*linear.*compute x @ W.T"):
+        without_builtins(learner, "forward", F.linear, x, w, ops={"linear"}, task=("compute x @ W.T", "计算 x @ W.T"))
+    assert without_builtins(learner, "forward", torch.matmul, x, w.T, ops={"linear"}).shape == (2, 4)
