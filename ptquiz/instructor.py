@@ -100,8 +100,11 @@ def new(c, slug, number, into):
               help="Seconds of grader time allowed per exercise (measured on the reference).")
 @click.option("--no-repeat", is_flag=True, help="Skip grading the reference a second time (determinism check).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Grading runs at once.")
+@click.option("--results", "results_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also save every grading result, fingerprinted, to this JSON file (the kit's tests reuse "
+                   "results whose fingerprint still matches: set PT_QUIZ_VALIDATE_RESULTS to the file).")
 @click.pass_obj
-def validate_cmd(c, numbers, budget, no_repeat, jobs):
+def validate_cmd(c, numbers, budget, no_repeat, jobs, results_path):
     """Check exercises before students see them (default: all). One line per finding; exit 0 only when none."""
     from ptquiz.validate import catalog_findings, validate
 
@@ -109,7 +112,7 @@ def validate_cmd(c, numbers, budget, no_repeat, jobs):
     exs = _select(c, numbers)
     pre = catalog_findings(cat.errors) if not numbers else []
     rep = validate(exs, cat.root, budget=budget, repeat=not no_repeat, jobs=jobs,
-                   progress=lambda m: click.echo(m, err=True))
+                   progress=lambda m: click.echo(m, err=True), results_path=results_path)
     findings = pre + rep.findings
     bad = {f.exercise for f in findings}
     for ex in exs:

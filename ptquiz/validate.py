@@ -2,15 +2,21 @@
 
 For each exercise: metadata complete (both languages, two or more hints, no TODO left),
 stub in sync with the solution, the reference scores full marks, the stub scores zero,
-every wrong-solution fixture (``<pack>/tests/wrong/NN_slug/*.py``) scores less, the grader
-does not import ``solutions/``, grading twice gives the same score, and the grader's time
-is within a budget. Grading is batched: one run per *round*, a round holding at most one
+every wrong-solution fixture (``<pack>/tests/wrong/NN_slug/*.py``) scores less (and, when its
+docstring has an ``expect-message:`` line, a failure message contains that text), every correct
+alternative (``<pack>/tests/alt/NN_slug/*.py``) scores full marks, the grader does not import
+``solutions/``, grading twice gives the same score, and the grader's time is within a budget.
+``--results FILE`` saves every result with a fingerprint of what produced it (the graded file,
+the grader, its metadata, the engine, the torch version), so the kit's own tests can reuse them. Grading is batched: one run per *round*, a round holding at most one
 file per exercise (references of every exercise in one run, stubs in another, ...).
 Never imports torch.
 """
 from __future__ import annotations
 
 import ast
+import dataclasses
+import hashlib
+import json
 import re
 import tempfile
 import time
@@ -141,6 +147,69 @@ def wrong_fixtures(ex: Exercise) -> list[Path]:
     return sorted(d.glob("*.py")) if d.is_dir() else []
 
 
+def alt_fixtures(ex: Exercise) -> list[Path]:
+    d = ex.pack / "tests" / "alt" / ex.name
+    return sorted(d.glob("*.py")) if d.is_dir() else []
+
+
+EXPECT_RE = re.compile(r"expect-message:\s*(.+)")
+
+
+def expected_message(fixture_text: str) -> str | None:
+    """The ``expect-message:`` text of a wrong fixture's docstring (lower case), or None."""
+    m = EXPECT_RE.search(fixture_text)
+    return m.group(1).strip().lower() if m else None
+
+
+def message_found(result, want: str) -> bool:
+    return any(want in (((c.message or {}).get("en")) or "").lower() for c in result.checks if not c.passed)
+
+
+def _engine_digest() -> str:
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    try:
+        from importlib.metadata import version
+        h.update(f"torch {version('torch')} torchvision {version('torchvision')}".encode())
+    except Exception:  # noqa: BLE001 - not installed: grading fails anyway
+        pass
+    return h.hexdigest()
+
+
+def fingerprint(ex: Exercise, source: str) -> str:
+    """What a grading result depends on: the graded text, the grader, its metadata, the engine, torch."""
+    h = hashlib.sha256(_engine_digest().encode())
+    for part in (source.encode("utf-8"), ex.grader_path.read_bytes(), ex.meta_path.read_bytes()):
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def save_results(path: Path, by_name: dict, jobs: list, results: dict):
+    rows = []
+    for name, label, src in jobs:
+        r = results.get((name, label))
+        if r is not None and not isinstance(r, str):
+            rows.append({"exercise": name, "label": label, "fingerprint": fingerprint(by_name[name], src),
+                         "result": dataclasses.asdict(r)})
+    path.write_text(json.dumps({"format_version": 1, "results": rows}), encoding="utf-8")
+
+
+def load_results(path: Path) -> dict:
+    """{(exercise, label): (fingerprint, ExerciseResult)} from a ``--results`` file; {} if unreadable."""
+    from .runner import CheckResult, ExerciseResult
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        out = {}
+        for row in doc["results"]:
+            r = dict(row["result"])
+            r["checks"] = [CheckResult(**c) for c in r["checks"]]
+            out[(row["exercise"], row["label"])] = (row["fingerprint"], ExerciseResult(**r))
+        return out
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def make_rounds(jobs: list[tuple[str, str, str]]) -> list[dict]:
     """jobs: (exercise name, label, source). Rounds holding at most one job per exercise."""
     rounds: list[dict] = []
@@ -167,7 +236,8 @@ def _failed(e) -> str:
 
 
 def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, repeat: bool = True,
-             jobs: int = 1, workers: int | None = None, progress=None, grade_fn=None) -> Report:
+             jobs: int = 1, workers: int | None = None, progress=None, grade_fn=None,
+             results_path: Path | None = None) -> Report:
     from .runner import GradingError, grade
 
     grade_fn = grade_fn or grade
@@ -188,6 +258,8 @@ def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, rep
         jobs_list.append((ex.name, "stub", stub))
         for f in wrong_fixtures(ex):
             jobs_list.append((ex.name, f"wrong:{f.name}", f.read_text(encoding="utf-8")))
+        for f in alt_fixtures(ex):
+            jobs_list.append((ex.name, f"alt:{f.name}", f.read_text(encoding="utf-8")))
         if repeat:
             jobs_list.append((ex.name, "reference-again", ex.solution_path.read_text(encoding="utf-8")))
     by_name = {ex.name: ex for ex in gradeable}
@@ -211,6 +283,8 @@ def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, rep
             for rnd, got, err in pool.map(run, enumerate(rounds)):
                 for name, (label, _) in rnd.items():
                     results[(name, label)] = got.get(name) if err is None else err
+    if results_path is not None:
+        save_results(Path(results_path), by_name, jobs_list, results)
     for ex in gradeable:
         n = ex.name
         ref, stub = results.get((n, "reference")), results.get((n, "stub"))
@@ -235,6 +309,21 @@ def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, rep
             elif w.score >= w.max_score:
                 rep.add(ex, f"wrong fixture tests/wrong/{n}/{f.name} gets full marks ({w.score}/{w.max_score})",
                         "add a check that catches this mistake (or remove the fixture if it is actually correct)")
+            else:
+                want = expected_message(f.read_text(encoding="utf-8"))
+                if want is not None and not message_found(w, want):
+                    rep.add(ex, f"wrong fixture tests/wrong/{n}/{f.name} loses points, but no failure message "
+                            f"mentions {want!r} (its expect-message); it failed: {_failed(w)}",
+                            "make the check that catches this mistake name it (or correct the expect-message line)")
+        for f in alt_fixtures(ex):
+            a = results.get((n, f"alt:{f.name}"))
+            if isinstance(a, str) or a is None:
+                rep.add(ex, f"grading correct alternative {f.name} could not run: {a}", "see the fixture")
+            elif a.score != a.max_score:
+                rep.add(ex, f"correct alternative tests/alt/{n}/{f.name} scores {a.score}/{a.max_score}: failing "
+                        f"{_failed(a)}",
+                        "the grader refuses a correct answer: loosen the check that failed (or move the fixture to "
+                        "tests/wrong/ if it is actually wrong)")
         seconds = sum(c.duration for c in ref.checks)
         if repeat:
             again = results.get((n, "reference-again"))
@@ -252,7 +341,8 @@ def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, rep
                     "use smaller tensors or fewer training steps, or raise the budget with --budget")
         rep.summary[n] = (f"reference {ref.score}/{mx}, stub "
                           f"{stub.score if hasattr(stub, 'score') else '?'}/{mx}, "
-                          f"{len(wrong_fixtures(ex))} wrong fixture(s), grader {seconds:.1f} s")
+                          f"{len(wrong_fixtures(ex))} wrong fixture(s), {len(alt_fixtures(ex))} alternative(s), "
+                          f"grader {seconds:.1f} s")
     return rep
 
 

@@ -129,6 +129,44 @@ def test_validate_findings_with_fake_grading(pack):
     assert not rep.ok
 
 
+def test_validate_checks_messages_and_alternatives_and_saves_fingerprinted_results(pack, tmp_path):
+    ex = Catalog(pack).get(1)
+    names = [c.name for c in ex.checks()]
+    wrong = pack / "tests" / "wrong" / ex.name
+    alt = pack / "tests" / "alt" / ex.name
+    wrong.mkdir(parents=True)
+    alt.mkdir(parents=True)
+    (wrong / "named.py").write_text('"""Wrong.\nexpect-message: flattened\n"""\nNAMED = 1\n')
+    (wrong / "unnamed.py").write_text('"""Wrong.\nexpect-message: a message nobody gives\n"""\nUNNAMED = 1\n')
+    (alt / "good.py").write_text("GOOD = 1\n")
+    (alt / "refused.py").write_text("REFUSED = 1\n")
+
+    def fake(exs, target, workers=None, cwd=None):
+        src = (target / f"{ex.name}.py").read_text()
+        if src == (pack / "solutions" / f"{ex.name}.py").read_text() or "GOOD" in src:
+            return GradeResult([_result(ex, {k: True for k in names})])
+        if "raise NotImplementedError" in src:
+            return GradeResult([_result(ex, {})])
+        r = _result(ex, {k: k != names[0] for k in names})
+        r.checks[0].message = {"en": "the input was flattened", "zh": "输入被展平"}
+        return GradeResult([r])
+
+    out = tmp_path / "results.json"
+    rep = V.validate([ex], pack, budget=60, grade_fn=fake, results_path=out)
+    text = "\n".join(map(str, rep.findings))
+    assert "unnamed.py loses points, but no failure message mentions 'a message nobody gives'" in text
+    assert "named.py loses" not in text.replace("unnamed.py", "")
+    assert "tests/alt/01_custom_module/refused.py scores" in text and "good.py" not in text
+    saved = V.load_results(out)
+    assert {label for (_, label) in saved} >= {"reference", "stub", "wrong:named.py", "alt:good.py", "reference-again"}
+    fp, res = saved[(ex.name, "alt:good.py")]
+    assert res.score == res.max_score and fp == V.fingerprint(ex, (alt / "good.py").read_text())
+    # a result is only as good as what produced it: any change to the grader changes the fingerprint
+    ex.grader_path.write_text(ex.grader_path.read_text() + "\n# changed\n")
+    assert V.fingerprint(ex, (alt / "good.py").read_text()) != fp
+    assert V.load_results(tmp_path / "missing.json") == {}
+
+
 def test_validate_static_checks(pack):
     g = pack / "graders" / "test_01_custom_module.py"
     g.write_text(g.read_text() + "\nimport solutions.x\nfrom solutions import y\nP = 'solutions/01_custom_module.py'\n")
