@@ -200,6 +200,41 @@ def assert_learns_over_seeds(run, seeds=(0, 1, 2), what: str = "training", k: in
 
 
 # ---------------------------------------------------------------------------
+# calling the learner's code
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
+def learner_line(exc: BaseException) -> str:
+    """' (line N of your file, in NAME)' for the innermost frame of the learner's file in exc's traceback, or ''."""
+    from .plugin import _learner_line
+    where = _learner_line(exc.__traceback__)
+    return f" (line {where[1]} of your file, in {where[2]})" if where else ""
+
+
+def run_learner(what: str, need, fn, *args, known=(), **kwargs):
+    """``fn(*args, **kwargs)``; a crash in the learner's code fails the check saying what the check needed.
+
+    ``need``: ``(en, zh)`` completing "This check needs it to ..." ("return (B, C) logits").
+    ``known``: ``(substring of the error message, (likely en, likely zh))`` pairs, tried in order, so the
+    likely mistake named is the one the error shows. A failed check, a stub's NotImplementedError, a device
+    mismatch on the shadow device and a banned built-in pass through unchanged (they are reported as such).
+    """
+    try:
+        return fn(*args, **kwargs)
+    except (CheckFailed, NotImplementedError, DeviceMismatchError, BuiltinUsed):
+        raise
+    except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
+        msg = first_line(e)
+        likely = next((lk for sub, lk in known if sub.lower() in msg.lower()), None)
+        ne, nz = need
+        fail(f"{what} raised {type(e).__name__}: {msg}{learner_line(e)}. This check needs it to {ne}.",
+             f"{what} 抛出了 {type(e).__name__}：{msg}{learner_line(e)}。本项检查需要它{nz}。", likely=likely)
+
+
+# ---------------------------------------------------------------------------
 # built-ins that are off limits ("write it yourself")
 
 class BuiltinUsed(Exception):

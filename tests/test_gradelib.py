@@ -84,3 +84,23 @@ def test_forbid_catches_every_route_to_a_banned_builtin_and_restores_it():
     with pytest.raises(CheckFailed, match=r"called the built-in .*linear.*compute x @ W.T"):
         without_builtins(learner, "forward", F.linear, x, w, ops={"linear"}, task=("compute x @ W.T", "计算 x @ W.T"))
     assert without_builtins(learner, "forward", torch.matmul, x, w.T, ops={"linear"}).shape == (2, 4)
+
+
+def test_run_learner_words_a_crash_in_the_learners_terms():
+    from ptquiz.gradelib import DeviceMismatchError, run_learner
+
+    def crash():
+        raise RuntimeError("Trying to backward through the graph a second time\nmore text")
+
+    known = [("second time", ("fake not detached", "没有 detach")), ("mat1", ("wrong width", "宽度不对"))]
+    with pytest.raises(CheckFailed) as e:
+        run_learner("d_step(...)", ("update D only", "只更新 D"), crash, known=known)
+    assert e.value.en.startswith("d_step(...) raised RuntimeError: Trying to backward through the graph a second time")
+    assert "This check needs it to update D only." in e.value.en and "Likely mistake: fake not detached" in e.value.en
+    assert "more text" not in e.value.en and "没有 detach" in e.value.zh
+    for exc in (NotImplementedError("todo"), DeviceMismatchError("cpu vs cuda")):   # reported as such by the plugin
+        def raiser(exc=exc):
+            raise exc
+        with pytest.raises(type(exc)):
+            run_learner("f", ("x", "x"), raiser)
+    assert run_learner("f", ("x", "x"), lambda a, b=0: a + b, 1, b=2) == 3
