@@ -9,6 +9,8 @@ the real CPU data and:
   plain CPU tensor that is not a 0-dim scalar (what CUDA would refuse), except
   for the few ops that legitimately take CPU tensors (indexing, copies,
   sequence lengths for packing);
+* raises, as CUDA does, when the lengths given to ``pack_padded_sequence`` are
+  on the device instead of the CPU;
 * turns factory calls such as ``torch.zeros(..., device=x.device)`` into
   shadow tensors, while ``torch.zeros(...)`` without a device stays on the CPU
   and so trips the check above as soon as it meets a shadow tensor;
@@ -115,6 +117,13 @@ def _dispatch(func, args, kwargs):
         return x
 
     tree_map(collect, (args, kwargs))
+
+    if name == "aten::_pack_padded_sequence" and len(args) > 1 and isinstance(args[1], ShadowTensor):
+        # CUDA refuses device lengths here (pack_padded_sequence wants them on the CPU)
+        raise DeviceMismatchError(
+            f"'lengths' argument should be a 1D CPU int64 tensor, but got a 1D tensor on {_NAME}: "
+            "pack_padded_sequence needs the sequence lengths on the CPU even when the data is on the GPU "
+            "(keep them there, or pass lengths.cpu()).")
 
     if shadows and name not in _MIX_OK:
         for t in plain:

@@ -136,3 +136,14 @@ def test_new_tensor_follows_the_source_device():
         y = x.new_tensor([1.0, 2.0])
         assert isinstance(y, ShadowTensor) and (x + y).cpu().tolist() == [2.0, 3.0]
         assert x.new_tensor([1.0], device="cpu").device.type == "cpu"
+
+
+def test_packing_refuses_lengths_on_the_device_like_cuda():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    x = torch.randn(3, 7, 4)
+    with shadow_device() as dev:
+        with pytest.raises(DeviceMismatchError, match="lengths.*CPU"):
+            pack_padded_sequence(x.to(dev), torch.tensor([7, 3, 5]).to(dev), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(x.to(dev), torch.tensor([7, 3, 5]), batch_first=True, enforce_sorted=False)
+        assert packed.data.device.type == dev.type
