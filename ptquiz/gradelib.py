@@ -26,6 +26,8 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.overrides import TorchFunctionMode
 
 
@@ -219,7 +221,8 @@ def run_learner(what: str, need, fn, *args, known=(), **kwargs):
 
     ``need``: ``(en, zh)`` completing "This check needs it to ..." ("return (B, C) logits").
     ``known``: ``(substring of the error message, (likely en, likely zh))`` pairs, tried in order, so the
-    likely mistake named is the one the error shows. A failed check, a stub's NotImplementedError, a device
+    likely mistake named is the one the error shows; or a function ``exc -> (en, zh) | None`` for cases a
+    substring cannot tell (it may also return a pair of its own making, e.g. the import line to add). A failed check, a stub's NotImplementedError, a device
     mismatch on the shadow device and a banned built-in pass through unchanged (they are reported as such).
     """
     try:
@@ -228,7 +231,10 @@ def run_learner(what: str, need, fn, *args, known=(), **kwargs):
         raise
     except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
         msg = first_line(e)
-        likely = next((lk for sub, lk in known if sub.lower() in msg.lower()), None)
+        if callable(known):
+            likely = known(e)
+        else:
+            likely = next((lk for sub, lk in known if sub.lower() in msg.lower()), None)
         ne, nz = need
         fail(f"{what} raised {type(e).__name__}: {msg}{learner_line(e)}. This check needs it to {ne}.",
              f"{what} 抛出了 {type(e).__name__}：{msg}{learner_line(e)}。本项检查需要它{nz}。", likely=likely)
@@ -333,6 +339,127 @@ def without_builtins(ex, what: str, fn, *args, patches=(), ops=(), pattern=None,
              f"{what} 调用了内置的 {e.name}；本题要求{tz}，因此评分时禁止调用它。",
              likely or ("delegating to the built-in: the right tool in real code, but here the point is to write it.",
                         "直接调用了内置实现：实际项目中这样做没问题，但本题的目的是自己写出来。"))
+
+
+# ---------------------------------------------------------------------------
+# sequence models: greedy decoding, causality, toy copy / reverse tasks
+
+def greedy_mismatch(step_scores, src, out, max_len, bos, eos, pad):
+    """Check ``out`` (B, L) against step-by-step greedy decoding; return None or (kind, (en, zh)).
+
+    ``step_scores(src, tgt_in) -> (B, t, V)`` is the model's teacher-forced forward. Each step is checked
+    against the argmax of the scores given the learner's own prefix (ties within 1e-5 accepted), so one
+    mismatch is reported where it happens. After a sequence's EOS every position must be ``pad``; an
+    output shorter than ``max_len`` is fine only if every sequence has finished. ``kind``: "length",
+    "argmax", "after_eos" or "early_stop" (for the caller's likely-mistake text).
+    """
+    B, L = out.shape
+    if L > max_len:
+        return "length", (f"greedy_decode(src, max_len={max_len}) returned {L} steps, more than max_len.",
+                          f"greedy_decode(src, max_len={max_len}) 返回了 {L} 步，超过了 max_len。")
+    if L == 0:
+        return "length", ("greedy_decode returned no tokens at all.", "greedy_decode 没有返回任何 token。")
+    done = torch.zeros(B, dtype=torch.bool)
+    prefix = torch.full((B, 1), bos, dtype=torch.long)
+    for t in range(L):
+        with torch.no_grad():
+            scores = step_scores(src, prefix)[:, t].float()
+        best = scores.argmax(dim=-1)
+        for i in range(B):
+            tok = int(out[i, t])
+            if done[i]:
+                if tok != pad:
+                    return "after_eos", (f"sample {i} produced EOS before step {t}, but step {t} holds token {tok} instead of "
+                            f"pad_id={pad}: a finished sequence must stay finished.",
+                            f"样本 {i} 在第 {t} 步之前已生成 EOS，但第 {t} 步是 token {tok} 而不是 pad_id={pad}："
+                            f"已结束的序列必须保持结束。")
+            elif not (0 <= tok < scores.shape[1]) or scores[i, tok] < scores[i].max() - 1e-5:
+                return "argmax", (f"sample {i}, step {t}: greedy_decode chose token {tok}, but given the tokens it had produced "
+                        f"before, the model's scores have their argmax at {int(best[i])}.",
+                        f"样本 {i} 第 {t} 步：greedy_decode 选了 token {tok}，但在它之前生成的 token 条件下，"
+                        f"模型分数的 argmax 是 {int(best[i])}。")
+        done = done | (out[:, t] == eos)
+        prefix = torch.cat([prefix, out[:, t:t + 1]], dim=1)
+    if L < max_len and not bool(done.all()):
+        left = [i for i in range(B) if not done[i]]
+        return "early_stop", (f"greedy_decode stopped after {L} of max_len={max_len} steps although samples {left} had not produced "
+                f"EOS yet.",
+                f"greedy_decode 在 {L} 步（max_len={max_len}）后就停止了，但样本 {left} 还没有生成 EOS。")
+    return None
+
+
+def prefix_change(scores_fn, tgt_in, t, new_tail):
+    """Largest change of scores_fn(tgt_in)[:, :t+1] when tgt_in[:, t+1:] is replaced by new_tail."""
+    with torch.no_grad():
+        a = scores_fn(tgt_in)
+        tgt2 = tgt_in.clone()
+        tgt2[:, t + 1:] = new_tail
+        b = scores_fn(tgt2)
+    return (F.log_softmax(a[:, :t + 1].double(), -1) - F.log_softmax(b[:, :t + 1].double(), -1)).abs().max().item()
+
+
+def passes_over_seeds(run, threshold, seeds=(0, 1, 2)):
+    """``run(seed) -> score``. Passes when the first seed reaches threshold, else when 2 of the 3 do; returns scores."""
+    scores = [run(seeds[0])]
+    if scores[0] >= threshold:
+        return True, scores
+    scores += [run(s) for s in seeds[1:]]
+    return sum(s >= threshold for s in scores) >= 2, scores
+
+
+def _output_linear(m, vocab):
+    lins = [l for l in m.modules() if isinstance(l, nn.Linear) and l.out_features == vocab and l.bias is not None]
+    return lins[-1] if lins else None
+
+
+def favour_eos(m, scores_fn, src, vocab, bos, eos, pad, q=0.1):
+    """Make a random model's greedy outputs end at varied lengths (for a greedy-decoding check).
+
+    Re-draws the last ``nn.Linear(..., vocab)`` with larger weights (the output then depends strongly on the
+    input token), rules out PAD and BOS (as in a trained model: after EOS only padding can give PAD) and raises
+    the EOS bias so that EOS wins about a tenth of the teacher-forced steps. ``scores_fn(src, tgt_in)``.
+    """
+    lin = _output_linear(m, vocab)
+    if lin is None:
+        return
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(5)
+        lin.weight.copy_(torch.randn(lin.weight.shape, generator=g) * (4.0 / lin.in_features ** 0.5))
+        lin.bias[pad] -= 50.0
+        lin.bias[bos] -= 50.0
+        tgt_in = torch.randint(3, vocab, (src.shape[0], 6), generator=g)
+        tgt_in[:, 0] = bos
+        s = scores_fn(src, tgt_in).float()
+        others = torch.cat([s[..., :eos], s[..., eos + 1:]], dim=-1).amax(-1)
+        lin.bias[eos] += torch.quantile((others - s[..., eos]).flatten(), q) + 1e-3
+
+
+def copy_task_batch(g, B, V, lo, hi, reverse, pad, eos, first=3):
+    """(src (B, S), targets (B, S + 1)): random ids first..V-1 of lengths lo..hi, right-padded; the target is the
+    source (reversed if ``reverse``) followed by EOS, then padding."""
+    lengths = torch.randint(lo, hi + 1, (B,), generator=g).tolist()
+    S = max(lengths)
+    src = torch.randint(first, V, (B, S), generator=g)
+    tgt = torch.full((B, S + 1), pad)
+    for i, n in enumerate(lengths):
+        src[i, n:] = pad
+        tgt[i, :n] = src[i, :n].flip(0) if reverse else src[i, :n]
+        tgt[i, n] = eos
+    return src, tgt
+
+
+GREEDY_LIKELY = {
+    "length": ("the loop runs for the wrong number of steps (range(max_len)), or the BOS column is returned too.",
+               "循环的步数不对（应为 range(max_len)），或把 BOS 列也一起返回了。"),
+    "argmax": ("the decoder state not carried from one step to the next (decode each step from the previous step's "
+               "state), or the argmax token not fed back as the next input.",
+               "解码器状态没有从一步传到下一步（每一步都要从上一步的状态继续解码），或 argmax 得到的 token 没有作为下一步的输入。"),
+    "after_eos": ("finished sequences are not padded: keep a done mask, next.masked_fill(done, pad_id), then "
+                  "done |= next == eos_id.",
+                  "已结束的序列没有填充：维护一个 done 掩码，next.masked_fill(done, pad_id)，然后 done |= next == eos_id。"),
+    "early_stop": ("the loop stops when ANY sequence has produced EOS; stop only when all of them have (done.all()).",
+                   "只要有一个序列生成了 EOS 循环就停了；应在所有序列都结束时（done.all()）才停止。"),
+}
 
 
 # ---------------------------------------------------------------------------
