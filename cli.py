@@ -95,6 +95,22 @@ def main(ctx, lang, packs, root):
 # ---------------------------------------------------------------------------
 # learner commands
 
+def _fit(s: str, width: int) -> str:
+    """s cut (with an ellipsis) or padded to `width` terminal columns (CJK characters take two)."""
+    import unicodedata
+
+    def w(ch):
+        return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+    if sum(map(w, s)) > width:
+        out, used = "", 0
+        for ch in s:
+            if used + w(ch) > width - 1:
+                break
+            out, used = out + ch, used + w(ch)
+        s = out + "…"
+    return s + " " * (width - sum(map(w, s)))
+
+
 @main.command("list")
 @pass_ctx
 def list_(c: Ctx):
@@ -114,7 +130,7 @@ def list_(c: Ctx):
         score = f"{last[0]}/{last[1]}" if last else ""
         cur = "▶" if st.current == ex.number else " "
         stars = "★" * ex.difficulty
-        click.echo(f"{cur} {ex.number:>2}  {text(ex.title, lang):<42} {stars:<4} {status:<8} {score}")
+        click.echo(f"{cur} {ex.number:>2}  {_fit(text(ex.title, lang), 46)} {stars:<4} {_fit(status, 8)} {score}")
     click.echo("")
     click.echo(t("progress", lang, passed=passed, total=len(cat)))
 
