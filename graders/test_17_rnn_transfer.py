@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptquiz.gradelib import (CheckFailed, accelerator, assert_all_params_get_grad, assert_close, assert_learns_over_seeds,
-                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, seeded, to_cpu)
+                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, last_layer_state,
+                             per_sequence, run_learner, run_packed, seeded, to_cpu)
 
 RNNS = {"lstm": nn.LSTM, "gru": nn.GRU}
 # (kind, input_size, hidden_size, num_layers, bidirectional)
@@ -99,16 +100,10 @@ def _data(seed, B, T, case, lengths=None, num_classes=3):
     return x, lengths, y
 
 
-def _last_layer(h_n, bi):
-    if isinstance(h_n, tuple):
-        h_n = h_n[0]
-    return torch.cat([h_n[-2], h_n[-1]], dim=1) if bi else h_n[-1]
-
-
-def _features(enc, x, lengths):
+def _features(enc, x, lengths, bidirectional=None):
     """The definition: run every sequence alone over its real steps, keep the last layer's final state(s)."""
-    rows = [_last_layer(enc(x[b:b + 1, :int(n)])[1], enc.bidirectional) for b, n in enumerate(lengths)]
-    return torch.cat(rows, dim=0)
+    bi = enc.bidirectional if bidirectional is None else bidirectional
+    return per_sequence(lambda s: last_layer_state(enc(s)[1], bi), x, lengths)
 
 
 def _wrong_features(enc, x, lengths):
@@ -120,7 +115,7 @@ def _wrong_features(enc, x, lengths):
               ("the output at the last PADDED step (output[:, -1]) was read; shorter sequences must be read at step "
                "lengths[b] - 1.",
                "读取了最后一个填充位置的输出（output[:, -1]）；较短的序列应在第 lengths[b] - 1 步读取。")),
-             (_last_layer(h_n, enc.bidirectional),
+             (last_layer_state(h_n, enc.bidirectional),
               ("h_n of a run over the whole padded batch was used: the encoder ran over the padding. Pack the batch "
                "(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)) so h_n stops at each "
                "sequence's end.",
@@ -137,36 +132,32 @@ def _wrong_features(enc, x, lengths):
         found.append((torch.cat([ref[:, H:], ref[:, :H]], dim=1),
                       ("the two directions concatenated in the wrong order: forward first (h_n[-2]), then backward "
                        "(h_n[-1]).", "两个方向拼接的顺序反了：应先前向（h_n[-2]），后后向（h_n[-1]）。")))
-        found.append((torch.cat([_last_layer(enc(x[b:b + 1, :int(n)])[1], False) for b, n in enumerate(lengths)]),
+        found.append((_features(enc, x, lengths, bidirectional=False),
                       ("only one direction of the last layer kept (h_n[-1] is the backward one when bidirectional).",
                        "只保留了最后一层的一个方向（双向时 h_n[-1] 是后向方向）。")))
     return found
 
 
+def _forward_crash(enc, e):
+    """The likely mistake behind a crash of forward (run_learner's known=)."""
+    text = str(e)
+    if isinstance(enc, nn.GRU) and isinstance(e, (ValueError, TypeError)) and "unpack" in text:
+        return ("an nn.GRU returns (output, h_n); only an nn.LSTM returns (output, (h_n, c_n)). The encoder's result "
+                "was unpacked as an LSTM's `_, (h, c) = self.encoder(...)`: the encoder may be a GRU; check "
+                "isinstance(h_n, tuple).",
+                "nn.GRU 返回 (output, h_n)；只有 nn.LSTM 返回 (output, (h_n, c_n))。这里按 LSTM 的方式解包了编码器结果 "
+                "`_, (h, c) = self.encoder(...)`：编码器也可能是 GRU；请用 isinstance(h_n, tuple) 判断。")
+    if "enforce_sorted" in text or "sorted in decreasing order" in text:
+        return ("pack_padded_sequence called without enforce_sorted=False: the lengths come in any order.",
+                "调用 pack_padded_sequence 时没有设置 enforce_sorted=False：lengths 的顺序是任意的。")
+    return None
+
+
 def _forward(m, x, lengths, what):
     """m(x, lengths), with crashes explained in the exercise's terms."""
     enc = m.encoder
-    try:
-        out = m(x, lengths)
-    except CheckFailed:
-        raise
-    except Exception as e:  # noqa: BLE001
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if isinstance(enc, nn.GRU) and isinstance(e, (ValueError, TypeError)) and "unpack" in text:
-            fail(f"{what}: forward raised {type(e).__name__}: {text}. An nn.GRU returns (output, h_n); only an "
-                 "nn.LSTM returns (output, (h_n, c_n)).",
-                 f"{what}：forward 抛出 {type(e).__name__}：{text}。nn.GRU 返回 (output, h_n)；只有 nn.LSTM 返回 "
-                 "(output, (h_n, c_n))。",
-                 likely=("the encoder's result unpacked as an LSTM's `_, (h, c) = self.encoder(...)`: the encoder may "
-                         "be a GRU; check isinstance(h_n, tuple).",
-                         "按 LSTM 的方式解包编码器结果 `_, (h, c) = self.encoder(...)`：编码器也可能是 GRU；"
-                         "请用 isinstance(h_n, tuple) 判断。"))
-        if "enforce_sorted" in text or "sorted in decreasing order" in text:
-            fail(f"{what}: forward raised {type(e).__name__}: {text}. The lengths come in any order.",
-                 f"{what}：forward 抛出 {type(e).__name__}：{text}。lengths 的顺序是任意的。",
-                 likely=("pack_padded_sequence called without enforce_sorted=False.",
-                         "调用 pack_padded_sequence 时没有设置 enforce_sorted=False。"))
-        raise
+    out = run_packed(f"{what}: forward", ("return logits (B, num_classes)", "返回 logits (B, num_classes)"),
+                     m, x, lengths, known=lambda e: _forward_crash(enc, e))
     assert_tensor(out, f"{what}: output")
     return out
 
@@ -216,14 +207,7 @@ def _short(names, k=4):
 
 def _load(ex, enc, ckpt, prefix, what):
     """ex.load_encoder on a valid checkpoint; a crash is explained (str.lstrip is the classic one)."""
-    try:
-        return ex.load_encoder(enc, ckpt, prefix)
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        text = str(e).strip().replace("\n", " ")[:300]
+    def crash(e):
         stripped = {k.lstrip(prefix) for k in ckpt if k.startswith(prefix)} - {k[len(prefix):] for k in ckpt}
         likely = None
         if any(s in str(e) for s in stripped):
@@ -237,8 +221,11 @@ def _load(ex, enc, ckpt, prefix, what):
             likely = ("the checkpoint's entries without the prefix (other parts of the saved model) were not skipped: "
                       "keep only the keys that start with the prefix.",
                       "没有跳过检查点中不带该前缀的条目（它们属于保存模型的其他部分）：只保留以该前缀开头的键。")
-        fail(f"{what}: load_encoder raised {type(e).__name__} on a checkpoint that matches the encoder: {text}",
-             f"{what}：检查点与编码器完全匹配，load_encoder 却抛出了 {type(e).__name__}：{text}", likely=likely)
+        return likely
+
+    return run_learner(f"{what}: load_encoder", ("load a checkpoint that matches the encoder (its entries under the "
+                       "prefix) and return the encoder", "加载与编码器完全匹配的检查点（该前缀下的条目）并返回编码器"),
+                       ex.load_encoder, enc, ckpt, prefix, known=crash)
 
 
 # ---------------------------------------------------------------------------
@@ -562,24 +549,15 @@ def test_runs_on_accelerator(ex):
         ref = _logits(m, x, lengths, _label(case), C)
     top = _top_names(enc)
     with accelerator() as dev:
-        m.to(dev)
-        try:
-            with torch.no_grad():
-                out = _logits(m, x.to(dev), lengths, _label(case), C)
-            assert_on_device(out, dev, "SequenceClassifier output")
-            out = to_cpu(out)
-            opt = ex.unfreeze_top_layer(m, 1e-2, 1e-3)
-            opt.zero_grad()
-            F.cross_entropy(_logits(m, x.to(dev), lengths, _label(case), C), y.to(dev)).backward()
-            opt.step()
-        except RuntimeError as e:
-            if "lengths" in str(e) and "CPU" in str(e):
-                fail(f"On the accelerator: {str(e).strip().splitlines()[0]}",
-                     f"在加速设备上：{str(e).strip().splitlines()[0]}",
-                     likely=("the lengths moved to the GPU: pack_padded_sequence wants them on the CPU "
-                             "(lengths.cpu(), or leave them where they came from).",
-                             "把 lengths 移到了 GPU 上：pack_padded_sequence 要求它在 CPU 上（lengths.cpu()，或保持原位）。"))
-            raise
+        m.to(dev)  # pack_padded_sequence refusing device lengths is worded by _forward (run_packed)
+        with torch.no_grad():
+            out = _logits(m, x.to(dev), lengths, f"{_label(case)} on the accelerator", C)
+        assert_on_device(out, dev, "SequenceClassifier output")
+        out = to_cpu(out)
+        opt = ex.unfreeze_top_layer(m, 1e-2, 1e-3)
+        opt.zero_grad()
+        F.cross_entropy(_logits(m, x.to(dev), lengths, f"{_label(case)} on the accelerator", C), y.to(dev)).backward()
+        opt.step()
         p = dict(enc.named_parameters())[top[0]]
         assert_on_device(p, dev, f"encoder.{top[0]} after an optimizer step")
     # loose tolerance: on real CUDA, cuDNN may run the recurrent matmuls in TF32

@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (CheckFailed, GREEDY_LIKELY, accelerator, assert_all_params_get_grad, assert_close,
-                             assert_on_device, assert_shape, assert_tensor, check, copy_task_batch, expect, fail,
-                             favour_eos, greedy_mismatch, passes_over_seeds, prefix_change, seeded, to_cpu)
+from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_greedy_decode, assert_shape,
+                             assert_tensor, check, copy_task_batch, expect, fail, favour_eos, lacks_batch_first,
+                             log_probs, padded_ids, passes_over_seeds, prefix_change, run_learner, seeded,
+                             seq2seq_on_device, shift_right_ids)
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -31,47 +32,31 @@ def _make(ex, src_vocab=11, tgt_vocab=9, emb=8, hidden=12, seed=0, train=False):
     return m.train(train)
 
 
-def _lacks_batch_first(m):
-    return any(isinstance(l, nn.LSTM) and not l.batch_first for l in m.modules())
-
-
 def _src(lengths, S, vocab=11, seed=0):
     """(B, S) source ids in 3..vocab-1, right-padded with PAD after each length."""
-    g = torch.Generator().manual_seed(seed)
-    src = torch.randint(3, vocab, (len(lengths), S), generator=g)
-    for i, n in enumerate(lengths):
-        src[i, n:] = PAD
-    return src
+    return padded_ids(lengths, S, vocab, PAD, seed)
 
 
 def _tgt(lengths, T, vocab=9, seed=0):
-    """(B, T) targets: real ids, then EOS, then PAD."""
-    g = torch.Generator().manual_seed(seed + 1000)
-    tgt = torch.randint(3, vocab, (len(lengths), T), generator=g)
+    """(B, T) targets: lengths[i] real ids, then EOS, then PAD."""
+    tgt = padded_ids([n + 1 for n in lengths], T, vocab, PAD, seed + 1000)
     for i, n in enumerate(lengths):
         tgt[i, n] = EOS
-        tgt[i, n + 1:] = PAD
     return tgt
 
 
 def _shift(tgt):
-    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1)
+    return shift_right_ids(tgt, BOS)
 
 
-def _guard(m, what, fn, *args):
-    """fn(*args); a crash in a model with a non-batch-first LSTM becomes a clear failure."""
-    try:
-        return fn(*args)
-    except CheckFailed:
-        raise
-    except Exception as e:  # noqa: BLE001
-        if not _lacks_batch_first(m):
-            raise
-        fail(f"{what} raised {type(e).__name__}: {e}", f"{what} 抛出 {type(e).__name__}: {e}", likely=BATCH_FIRST)
+def _known(m):
+    """run_learner's likely mistake for a crash: the missing batch_first, when an LSTM lacks it."""
+    return lambda e: BATCH_FIRST if lacks_batch_first(m) else None
 
 
 def _forward(m, src, tgt_in, what="forward(src, tgt_in)"):
-    res = _guard(m, what, m, src, tgt_in)
+    res = run_learner(what, ("return (scores (B, T, V), attention weights (B, T, S))",
+                             "返回 (scores (B, T, V), 注意力权重 (B, T, S))"), m, src, tgt_in, known=_known(m))
     if not (isinstance(res, (tuple, list)) and len(res) == 2):
         fail(f"{what} should return a pair (scores, weights); got {type(res).__name__}.",
              f"{what} 应返回 (scores, weights) 二元组；实际为 {type(res).__name__}。",
@@ -83,7 +68,8 @@ def _forward(m, src, tgt_in, what="forward(src, tgt_in)"):
 
 
 def _encode(m, src):
-    res = _guard(m, "encode(src)", m.encode, src)
+    res = run_learner("encode(src)", ("return (enc_out (B, S, H), (h, c))", "返回 (enc_out (B, S, H), (h, c))"),
+                      m.encode, src, known=_known(m))
     ok = (isinstance(res, (tuple, list)) and len(res) == 2 and isinstance(res[1], (tuple, list))
           and len(res[1]) == 2)
     expect(ok, f"encode(src) should return (enc_out, (h, c)); got {type(res).__name__}"
@@ -96,16 +82,14 @@ def _encode(m, src):
 
 
 def _decode(m, tgt_in, state, enc_out, mask):
-    res = _guard(m, "decode(tgt_in, state, enc_out, src_mask)", m.decode, tgt_in, state, enc_out, mask)
+    res = run_learner("decode(tgt_in, state, enc_out, src_mask)", ("return (scores (B, T, V), (h, c), weights (B, T, S))",
+                      "返回 (scores (B, T, V), (h, c), 权重 (B, T, S))"), m.decode, tgt_in, state, enc_out, mask,
+                      known=_known(m))
     expect(isinstance(res, (tuple, list)) and len(res) == 3,
            f"decode(...) should return (scores, state, weights); got {type(res).__name__}.",
            f"decode(...) 应返回 (scores, state, weights)；实际为 {type(res).__name__}。")
     assert_tensor(res[0], "decode(...) scores")
     return res
-
-
-def _lp(x):
-    return F.log_softmax(x.detach().double(), dim=-1)
 
 
 # ---------------------------------------------------------------------------
@@ -130,16 +114,16 @@ def test_shapes(ex):
         what = f"Seq2Seq(src_vocab={sv}, tgt_vocab={tv}, emb_dim={emb}, hidden_size={hid}) on src {(B, S)}"
         enc_out, (h, c) = _encode(m, src)
         assert_shape(enc_out, (B, S, hid), f"{what}: encode's enc_out",
-                     likely=BATCH_FIRST if _lacks_batch_first(m) else
+                     likely=BATCH_FIRST if lacks_batch_first(m) else
                      ("pad_packed_sequence without total_length=S (the output is cut at the longest real length), "
                       "or the wrong layout.",
                       "pad_packed_sequence 没有传 total_length=S（输出被截到最长的真实长度），或维度顺序不对。"))
         for name, t in (("h", h), ("c", c)):
             assert_shape(t, (1, B, hid), f"{what}: encode's {name}",
-                         likely=BATCH_FIRST if _lacks_batch_first(m) else None)
+                         likely=BATCH_FIRST if lacks_batch_first(m) else None)
         scores, w = _forward(m, src, tgt_in)
         assert_shape(scores, (B, T, tv), f"{what}, tgt_in {(B, T)}: scores",
-                     likely=BATCH_FIRST if _lacks_batch_first(m) else None)
+                     likely=BATCH_FIRST if lacks_batch_first(m) else None)
         assert_shape(w, (B, T, S), f"{what}, tgt_in {(B, T)}: attention weights",
                      likely=("weights returned as (B, S, T): scores = query @ keys^T is (B, T, S).",
                              "权重的形状是 (B, S, T)：scores = query @ keys^T 应为 (B, T, S)。"))
@@ -319,14 +303,14 @@ def test_decoder_starts_from_encoder_state(ex):
         zeros = (torch.zeros_like(h), torch.zeros_like(c))
         from_zero = _decode(m, tgt_in, zeros, enc_out, mask)[0]
         full = _forward(m, src, tgt_in)[0]
-    if torch.allclose(_lp(from_enc), _lp(from_zero), atol=1e-6):
+    if torch.allclose(log_probs(from_enc), log_probs(from_zero), atol=1e-6):
         fail("decode(tgt_in, state, ...) gives the same scores whether state is the encoder's (h, c) or zeros: the "
              "decoder ignores the state it is given.",
              "decode(tgt_in, state, ...) 无论 state 是编码器的 (h, c) 还是全零，分数都一样：解码器忽略了传入的状态。",
              likely=("the decoder LSTM called without the state (self.decoder(emb) instead of self.decoder(emb, state)).",
                      "调用解码器 LSTM 时没有传状态（写成了 self.decoder(emb) 而不是 self.decoder(emb, state)）。"))
-    if not torch.allclose(_lp(full), _lp(from_enc), atol=1e-5):
-        if torch.allclose(_lp(full), _lp(from_zero), atol=1e-5):
+    if not torch.allclose(log_probs(full), log_probs(from_enc), atol=1e-5):
+        if torch.allclose(log_probs(full), log_probs(from_zero), atol=1e-5):
             fail("forward(src, tgt_in) equals decoding from an all-zeros state: the decoder never sees the encoder's "
                  "final (h, c), so the only link to the source is attention (the seed's bug).",
                  "forward(src, tgt_in) 的结果等于从全零状态解码：解码器从未拿到编码器最终的 (h, c)，与源序列的联系只剩注意力"
@@ -392,7 +376,7 @@ def test_source_changes_output(ex):
     tgt_in = _shift(_tgt([2, 3, 1], 4, seed=6))
     with torch.no_grad():
         a, b = _forward(m, src, tgt_in)[0], _forward(m, src2, tgt_in)[0]
-    diff = (_lp(a[:, 0]) - _lp(b[:, 0])).abs().amax(-1)
+    diff = (log_probs(a[:, 0]) - log_probs(b[:, 0])).abs().amax(-1)
     if diff.min().item() < 1e-6:
         fail(f"Replacing the source left the first-step scores unchanged (changes per sample: "
              f"{[round(v, 6) for v in diff.tolist()]}); the output must depend on the input sentence.",
@@ -418,11 +402,11 @@ def test_batch_independence(ex):
         tgt2[2, 1:] = 5
         b = _forward(m, src2, tgt2)[0]
     others = [0, 1, 3]
-    diff = (_lp(a[others]) - _lp(b[others])).abs().max().item()
+    diff = (log_probs(a[others]) - log_probs(b[others])).abs().max().item()
     if diff > 1e-5:
         fail(f"Changing sample 2 of a batch of 4 changed the other samples' scores (largest change {diff:.3g}).",
              f"修改 4 个样本中的第 2 个，其他样本的分数也变了（最大变化 {diff:.3g}）。",
-             likely=BATCH_FIRST if _lacks_batch_first(m) else
+             likely=BATCH_FIRST if lacks_batch_first(m) else
              ("the batch and time axes mixed up (a transpose too many), or attention/normalisation across the batch.",
               "batch 维度和时间维度搞混了（多做了一次转置），或在 batch 维度上做了注意力/归一化。"))
 
@@ -462,7 +446,7 @@ def test_source_padding_invariance(ex):
         longer = torch.cat([src, torch.full((3, 3), PAD)], dim=1)
         b, wb = _forward(m, longer, tgt_in)
     assert_shape(b, tuple(a.shape), "scores with a padded source")
-    diff = (_lp(a) - _lp(b)).abs().max().item()
+    diff = (log_probs(a) - log_probs(b)).abs().max().item()
     if not diff < 1e-5:
         pad_w = wb.detach()[..., 6:].abs().max().item() if wb.dim() == 3 and wb.shape[-1] == 9 else None
         if pad_w is not None and not pad_w < 1e-6:
@@ -495,19 +479,7 @@ def test_greedy_decode(ex):
     m = _make(ex, src_vocab=10, tgt_vocab=7, seed=8).eval()
     src = _src([5, 1, 3, 4, 2, 5, 3, 2], 5, vocab=10, seed=13)
     favour_eos(m, lambda s, y: _forward(m, s, y)[0], src, 7, BOS, EOS, PAD)
-    max_len = 7
-    with torch.no_grad():
-        out = _guard(m, "greedy_decode(src, max_len)", m.greedy_decode, src, max_len)
-    assert_tensor(out, "greedy_decode(src, max_len)")
-    expect(out.dim() == 2 and out.shape[0] == src.shape[0] and not out.is_floating_point(),
-           f"greedy_decode(src {tuple(src.shape)}, max_len={max_len}) should return integer tokens (B, L) with L <= "
-           f"max_len; got {out.dtype} {tuple(out.shape)}.",
-           f"greedy_decode(src {tuple(src.shape)}, max_len={max_len}) 应返回 (B, L) 的整数 token，L <= max_len；"
-           f"实际为 {out.dtype} {tuple(out.shape)}。")
-    bad = greedy_mismatch(lambda s, y: _forward(m, s, y)[0], src, out.long(), max_len, BOS, EOS, PAD)
-    if bad:
-        kind, (en, zh) = bad
-        fail(en, zh, likely=GREEDY_LIKELY[kind])
+    assert_greedy_decode(m, lambda s, y: _forward(m, s, y)[0], src, 7, BOS, EOS, PAD, known=_known(m))
 
 
 @check(points=3, category="training")
@@ -562,19 +534,7 @@ def test_runs_on_accelerator(ex):
                   "创建张量时没有指定 device=src.device（BOS 列、“已结束”标记、全零状态），或 pack_padded_sequence 的 "
                   "lengths 留在了加速设备上（它必须在 CPU 上）。")
     with accelerator() as dev:
-        m.to(dev)
-        try:
-            with torch.no_grad():
-                scores = _forward(m, src.to(dev), tgt_in.to(dev))[0]
-                out = m.greedy_decode(src.to(dev), 6)
-        except CheckFailed:
-            raise
-        except Exception as e:  # noqa: BLE001
-            fail(f"On the accelerator, forward/greedy_decode raised {type(e).__name__}: {e}",
-                 f"在加速设备上，forward/greedy_decode 抛出 {type(e).__name__}: {e}", likely=dev_likely)
-        assert_on_device(scores, dev, "forward scores", likely=dev_likely)
-        assert_on_device(out, dev, "greedy_decode output", likely=dev_likely)
-        scores, out = to_cpu(scores), to_cpu(out)
+        scores, out = seq2seq_on_device(m, dev, lambda s, y: m(s, y)[0], src, tgt_in, 6, dev_likely)
     assert_close(scores, ref_scores, "scores on the accelerator", atol=1e-4)
     expect(torch.equal(out, ref_out), f"greedy_decode on the accelerator gave {out.tolist()}, on the CPU {ref_out.tolist()}.",
            f"greedy_decode 在加速设备上的结果为 {out.tolist()}，在 CPU 上为 {ref_out.tolist()}。")

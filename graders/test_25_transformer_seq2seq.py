@@ -4,13 +4,16 @@ In eval mode without autograd, nn.TransformerEncoder may take a fused fast path 
 (or nested tensors) at padded positions: the checks compare scores at real target positions only,
 and the mask diagnoses run with autograd on (the plain path).
 """
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (CheckFailed, GREEDY_LIKELY, accelerator, assert_all_params_get_grad, assert_close,
-                             assert_on_device, assert_shape, assert_tensor, check, copy_task_batch, expect, fail,
-                             favour_eos, greedy_mismatch, passes_over_seeds, prefix_change, seeded, to_cpu)
+from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_greedy_decode, assert_shape,
+                             assert_tensor, check, copy_task_batch, expect, fail, favour_eos, lacks_batch_first,
+                             log_probs, padded_ids, passes_over_seeds, prefix_change, run_learner, seeded,
+                             seq2seq_on_device, shift_right_ids)
 
 
 PAD, BOS, EOS = 0, 1, 2
@@ -42,35 +45,19 @@ def _make(ex, src_vocab=11, tgt_vocab=9, d=16, nhead=2, enc=1, dec=1, ff=32, see
     return m.train(train)
 
 
-def _lacks_batch_first(m):
-    for l in m.modules():
-        if isinstance(l, nn.Transformer) and not l.batch_first:
-            return True
-        if isinstance(l, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)) and not l.self_attn.batch_first:
-            return True
-    return False
-
-
 def _src(lengths, S, vocab=11, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    src = torch.randint(3, vocab, (len(lengths), S), generator=g)
-    for i, n in enumerate(lengths):
-        src[i, n:] = PAD
-    return src
+    return padded_ids(lengths, S, vocab, PAD, seed)
 
 
 def _tgt_in(lengths, T, vocab=9, seed=0):
-    """(B, T) decoder inputs: BOS, lengths[i] - 1 real ids, then PAD."""
-    g = torch.Generator().manual_seed(seed + 1000)
-    y = torch.randint(3, vocab, (len(lengths), T), generator=g)
-    y[:, 0] = BOS
-    for i, n in enumerate(lengths):
-        y[i, n:] = PAD
+    """(B, T) decoder inputs: BOS, lengths[i] - 1 real ids, then PAD (all PAD when lengths[i] is 0)."""
+    y = padded_ids(lengths, T, vocab, PAD, seed + 1000)
+    y[torch.as_tensor(lengths) > 0, 0] = BOS
     return y
 
 
 def _shift(tgt):
-    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1)
+    return shift_right_ids(tgt, BOS)
 
 
 class _Spy:
@@ -121,7 +108,7 @@ def _spy_run(m, src, tgt_in):
 
 
 def _causal_diagnosis(m, src, tgt_in):
-    if _lacks_batch_first(m):
+    if lacks_batch_first(m):
         return BATCH_FIRST
     spy = _spy_run(m, src, tgt_in)
     if spy is None or not spy.dec:
@@ -173,17 +160,9 @@ def _nan_diagnosis(m, src, tgt_in):
 
 def _forward(m, src, tgt_in, what="forward(src, tgt_in)"):
     """m(src, tgt_in) as a (B, T, V) tensor; crashes explained when the cause is known."""
-    try:
-        y = m(src, tgt_in)
-    except CheckFailed:
-        raise
-    except Exception as e:  # noqa: BLE001
-        en, zh = f"{what} with src {tuple(src.shape)}, tgt_in {tuple(tgt_in.shape)} raised {type(e).__name__}: {e}", None
-        if _lacks_batch_first(m):
-            fail(en, zh, likely=BATCH_FIRST)
-        if src.shape[1] != tgt_in.shape[1] and "mask" in str(e):
-            fail(en, zh, likely=MEMORY_SLOT)
-        raise
+    y = run_learner(f"{what} with src {tuple(src.shape)}, tgt_in {tuple(tgt_in.shape)}",
+                    ("return the scores (B, T, tgt_vocab)", "返回分数 (B, T, tgt_vocab)"), m, src, tgt_in,
+                    known=partial(_crash_likely, m, src, tgt_in))
     assert_tensor(y, f"{what}: scores",
                   likely=("forward should return only the scores (B, T, V).", "forward 应只返回分数 (B, T, V)。"))
     if y.dim() == 3 and tuple(y.shape[:2]) == tuple(tgt_in.shape):
@@ -196,8 +175,12 @@ def _forward(m, src, tgt_in, what="forward(src, tgt_in)"):
     return y
 
 
-def _lp(x):
-    return F.log_softmax(x.detach().double(), dim=-1)
+def _crash_likely(m, src, tgt_in, e):
+    if lacks_batch_first(m):
+        return BATCH_FIRST
+    if src.shape[1] != tgt_in.shape[1] and "mask" in str(e):
+        return MEMORY_SLOT
+    return None
 
 
 def _real(tgt_in):
@@ -206,7 +189,7 @@ def _real(tgt_in):
 
 def _max_real_diff(a, b, real):
     """Largest log-prob difference at real target positions (B, T) (fast paths may differ at padding)."""
-    d = (_lp(a) - _lp(b)).abs().amax(-1)
+    d = (log_probs(a) - log_probs(b)).abs().amax(-1)
     d = torch.where(torch.isnan(d), torch.full_like(d, float("inf")), d)
     return d[real].max().item() if real.any() else 0.0
 
@@ -229,7 +212,7 @@ def test_scores_shape(ex):
         y = _forward(m, _src(sl, S, sv), _tgt_in(tl, T, tv))
         assert_shape(y, (len(sl), T, tv), f"TransformerSeq2Seq(d_model={d}, nhead={h}) on src {(len(sl), S)}, "
                      f"tgt_in {(len(tl), T)}",
-                     likely=BATCH_FIRST if _lacks_batch_first(m) else
+                     likely=BATCH_FIRST if lacks_batch_first(m) else
                      ("the final nn.Linear(d_model, tgt_vocab) missing, or the output left sequence-first.",
                       "缺少最后的 nn.Linear(d_model, tgt_vocab)，或输出仍是序列在前的布局。"))
 
@@ -292,7 +275,7 @@ def test_batch_independence(ex):
     if not diff < 1e-4:
         fail(f"Changing sample 1 of a batch of 4 changed the other samples' scores (largest change {diff:.3g}).",
              f"修改 4 个样本中的第 1 个，其他样本的分数也变了（最大变化 {diff:.3g}）。",
-             likely=BATCH_FIRST if _lacks_batch_first(m) else
+             likely=BATCH_FIRST if lacks_batch_first(m) else
              ("the batch and sequence axes mixed up (a transpose too many).", "batch 维度和序列维度搞混了（多做了一次转置）。"))
 
 
@@ -365,7 +348,7 @@ def test_target_padding_invariance(ex):
                      + (", NaN in the batch" if diff == float("inf") else "") + ").",
                      f"样本 {i}（源序列长度 {sl[i]}，目标长度 {tl[i]}）在填充过的 batch 中与单独运行时，真实目标位置上的分数不同"
                      f"（最大变化 {diff:.3g}）。", likely=_padding_diagnosis(m, src, tgt_in, side)
-                     if not _lacks_batch_first(m) else BATCH_FIRST)
+                     if not lacks_batch_first(m) else BATCH_FIRST)
 
 
 @check(points=1, category="correctness")
@@ -381,7 +364,7 @@ def test_source_order_matters(ex):
     tgt_in = _tgt_in([3, 3], 3, seed=21)
     with torch.no_grad():
         a, b = _forward(m, src, tgt_in), _forward(m, rev, tgt_in)
-    diff = (_lp(a) - _lp(b)).abs().amax(dim=(1, 2))
+    diff = (log_probs(a) - log_probs(b)).abs().amax(dim=(1, 2))
     if diff.min().item() < 1e-5:
         fail(f"Reversing the source tokens left the scores unchanged (changes per sample: "
              f"{[round(v, 6) for v in diff.tolist()]}); the model cannot tell 'a b c' from 'c b a'.",
@@ -418,33 +401,12 @@ def test_greedy_decode(ex):
     m = _make(ex, 10, 7, seed=24).eval()
     src = _src([5, 1, 3, 4, 2, 5, 3, 2], 5, vocab=10, seed=25)
     favour_eos(m, lambda s, y: _forward(m, s, y), src, 7, BOS, EOS, PAD)
-    max_len = 7
-    with torch.no_grad():
-        try:
-            out = m.greedy_decode(src, max_len)
-        except CheckFailed:
-            raise
-        except Exception as e:  # noqa: BLE001
-            if not _lacks_batch_first(m):
-                raise
-            fail(f"greedy_decode raised {type(e).__name__}: {e}", None, likely=BATCH_FIRST)
-    assert_tensor(out, "greedy_decode(src, max_len)")
-    expect(out.dim() == 2 and out.shape[0] == src.shape[0] and not out.is_floating_point(),
-           f"greedy_decode(src {tuple(src.shape)}, max_len={max_len}) should return integer tokens (B, L) with L <= "
-           f"max_len; got {out.dtype} {tuple(out.shape)}.",
-           f"greedy_decode(src {tuple(src.shape)}, max_len={max_len}) 应返回 (B, L) 的整数 token，L <= max_len；"
-           f"实际为 {out.dtype} {tuple(out.shape)}。",
-           likely=("returning the BOS column too, or (L, B) instead of (B, L).", "把 BOS 列也一起返回了，或返回了 (L, B) 而不是 (B, L)。"))
-    bad = greedy_mismatch(lambda s, y: _forward(m, s, y), src, out.long(), max_len, BOS, EOS, PAD)
-    if bad:
-        kind, (en, zh) = bad
-        likely = GREEDY_LIKELY[kind]
-        if kind == "argmax":
-            likely = ("the next token taken from the wrong position (the LAST position's scores, [:, -1]), the tokens "
-                      "so far not all fed back to the decoder, or BOS missing in front.",
-                      "下一个 token 取自错误的位置（应取最后一个位置的分数 [:, -1]），没有把目前为止的所有 token 都送回解码器，"
-                      "或前面缺少 BOS。")
-        fail(en, zh, likely=likely)
+    argmax = ("the next token taken from the wrong position (the LAST position's scores, [:, -1]), the tokens so far "
+              "not all fed back to the decoder, or BOS missing in front.",
+              "下一个 token 取自错误的位置（应取最后一个位置的分数 [:, -1]），没有把目前为止的所有 token 都送回解码器，"
+              "或前面缺少 BOS。")
+    assert_greedy_decode(m, lambda s, y: _forward(m, s, y), src, 7, BOS, EOS, PAD,
+                         known=lambda e: BATCH_FIRST if lacks_batch_first(m) else None, likely={"argmax": argmax})
 
 
 @check(points=3, category="training")
@@ -502,20 +464,8 @@ def test_runs_on_accelerator(ex):
                   "因果掩码创建时没有指定 device=（torch.ones(T, T) / generate_square_subsequent_mask(T) 留在 CPU 上），"
                   "位置编码表存成普通属性而不是 buffer，或 BOS 列创建时没有指定 device=src.device。")
     with accelerator() as dev:
-        m.to(dev)
-        try:
-            with torch.no_grad():
-                y = m(src.to(dev), tgt_in.to(dev))
-                out = m.greedy_decode(src.to(dev), 5)
-        except CheckFailed:
-            raise
-        except Exception as e:  # noqa: BLE001
-            fail(f"On the accelerator, forward/greedy_decode raised {type(e).__name__}: {e}",
-                 f"在加速设备上，forward/greedy_decode 抛出 {type(e).__name__}: {e}", likely=dev_likely)
-        assert_on_device(y, dev, "forward scores", likely=dev_likely)
-        assert_on_device(out, dev, "greedy_decode output", likely=dev_likely)
-        y, out = to_cpu(y), to_cpu(out)
+        y, out = seq2seq_on_device(m, dev, m, src, tgt_in, 5, dev_likely)
     real = _real(tgt_in)
-    assert_close(_lp(y)[real], _lp(ref)[real], "log-probabilities at real target positions on the accelerator", atol=1e-4)
+    assert_close(log_probs(y)[real], log_probs(ref)[real], "log-probabilities at real target positions on the accelerator", atol=1e-4)
     expect(torch.equal(out, ref_out), f"greedy_decode on the accelerator gave {out.tolist()}, on the CPU {ref_out.tolist()}.",
            f"greedy_decode 在加速设备上的结果为 {out.tolist()}，在 CPU 上为 {ref_out.tolist()}。")

@@ -7,12 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
-from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader
 
-from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
                              assert_learns_over_seeds, assert_on_device, assert_shape, assert_tensor, check, expect,
-                             fail, seeded, to_cpu)
+                             fail, first_line, last_layer_state, per_sequence, run_packed, seeded, to_cpu)
 
 # (vocab, embed_dim, hidden, classes, num_layers, bidirectional, pad_id)
 UNI1 = (20, 6, 5, 3, 1, False, 0)
@@ -79,72 +78,45 @@ def _pad(seqs, pad_id, extra=0):
     return tokens, torch.tensor([len(s) for s in seqs], dtype=torch.int64)
 
 
-def _explain_crash(e, what):
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+# pack_padded_sequence refusing lengths on the accelerator (real CUDA, and the stand-in like it)
+LENGTHS_ON_DEVICE = ("the lengths reached pack_padded_sequence on the accelerator; they must stay on the CPU (real CUDA "
+                     "raises \"'lengths' argument should be a 1D CPU int64 tensor\"): lengths moved with .to(device) "
+                     "together with the tokens. Move only tokens and labels; pass lengths as they come from collate "
+                     "(or lengths.cpu()).",
+                     "传给 pack_padded_sequence 的 lengths 在加速设备上；它必须留在 CPU 上（真实的 CUDA 会报错 "
+                     "\"'lengths' argument should be a 1D CPU int64 tensor\"）：把 lengths 和 tokens 一起 .to(device) 了。"
+                     "只移动 tokens 和 labels；lengths 保持 collate 给出的样子（或用 lengths.cpu()）。")
+BATCH_NOT_MOVED = ("the batch not moved to the device: tokens = tokens.to(device) and labels = labels.to(device) inside "
+                   "the loop (the model is already there).",
+                   "批次没有移到设备上：应在循环中 tokens = tokens.to(device)、labels = labels.to(device)（模型已经在设备上了）。")
+
+
+def _crash_likely(e):
+    """The likely mistake behind a crash of the learner's code (run_packed's known=)."""
+    text = first_line(e)
     if "enforce_sorted" in text or "sorted in decreasing order" in text:
-        fail(f"{what} raised {type(e).__name__}: {text}. Batches come with their lengths in any order.",
-             f"{what} 抛出 {type(e).__name__}：{text}。批次中的长度顺序是任意的。",
-             likely=("pack_padded_sequence called without enforce_sorted=False (the seed's bug): its default True "
-                     "requires lengths sorted in decreasing order.",
-                     "调用 pack_padded_sequence 时没有设置 enforce_sorted=False（原题的错误）：默认的 True 要求长度降序排列。"))
-    if "lengths" in text and "CPU" in text:
-        _lengths_on_device(what)
+        return ("pack_padded_sequence called without enforce_sorted=False (the seed's bug): its default True requires "
+                "lengths sorted in decreasing order, and batches come with their lengths in any order.",
+                "调用 pack_padded_sequence 时没有设置 enforce_sorted=False（原题的错误）：默认的 True 要求长度降序排列，"
+                "而批次中的长度顺序是任意的。")
+    if "same device" in text:
+        return BATCH_NOT_MOVED
+    return None
 
 
-def _lengths_on_device(what):
-    fail(f"{what}: the lengths reached pack_padded_sequence on the accelerator; they must stay on the CPU (real CUDA "
-         "raises \"'lengths' argument should be a 1D CPU int64 tensor\").",
-         f"{what}：传给 pack_padded_sequence 的 lengths 在加速设备上；它必须留在 CPU 上（真实的 CUDA 会报错 "
-         "\"'lengths' argument should be a 1D CPU int64 tensor\"）。",
-         likely=("lengths moved with .to(device) together with the tokens: move only tokens and labels; pass lengths "
-                 "as they come from collate (or lengths.cpu()).",
-                 "把 lengths 和 tokens 一起 .to(device) 了：只移动 tokens 和 labels；lengths 保持 collate 给出的样子"
-                 "（或用 lengths.cpu()）。"))
-
-
-class _PackLengthsWatch(TorchFunctionMode):
-    """Records the device of every `lengths` reaching pack_padded_sequence's op (the GPU stand-in allows it;
-    real CUDA refuses a non-CPU one)."""
-
-    def __init__(self):
-        super().__init__()
-        self.devices = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if getattr(func, "__name__", "") == "_pack_padded_sequence":
-            lengths = args[1] if len(args) > 1 else kwargs.get("lengths")
-            if isinstance(lengths, torch.Tensor):
-                self.devices.append(lengths.device.type)
-                if lengths.device.type != "cpu":
-                    raise _LengthsMoved()
-        return func(*args, **kwargs)
-
-
-class _LengthsMoved(Exception):
-    pass
+def _run(what, need, fn, *args):
+    return run_packed(what, need, fn, *args, known=_crash_likely, lengths_likely=LENGTHS_ON_DEVICE)
 
 
 def _call(m, tokens, lengths, what, num_classes):
-    try:
-        out = m(tokens, lengths)
-    except (CheckFailed, NotImplementedError, _LengthsMoved):
-        raise
-    except Exception as e:  # noqa: BLE001
-        _explain_crash(e, what)
-        raise
+    out = _run(what, ("return logits (B, num_classes)", "返回 logits (B, num_classes)"), m, tokens, lengths)
     assert_shape(out, (tokens.shape[0], num_classes), f"{what}: logits for tokens {tuple(tokens.shape)}")
     return out
 
 
 def _encode(m, tokens, lengths, what, width):
-    try:
-        out = m.encode(tokens, lengths)
-    except (CheckFailed, NotImplementedError):
-        raise
-    except Exception as e:  # noqa: BLE001
-        _explain_crash(e, what)
-        raise
+    out = _run(f"{what}: encode", ("return the last layer's final state (B, hidden_size * D)",
+                                   "返回最后一层的最终状态 (B, hidden_size * D)"), m.encode, tokens, lengths)
     likely = None
     if isinstance(out, torch.Tensor) and m.rnn.bidirectional and tuple(out.shape) == (tokens.shape[0], width // 2):
         likely = ("only one direction kept: with bidirectional=True, h_n[-1] is the last layer's BACKWARD state (the "
@@ -155,29 +127,24 @@ def _encode(m, tokens, lengths, what, width):
     return out
 
 
-def _per_sequence(m, seqs):
-    """The definition: each sequence alone, unpadded; forward output at its last token, backward output at token 0."""
-    H = m.rnn.hidden_size
-    rows = []
-    for s in seqs:
-        out = m.rnn(m.embedding(s[None]))[0][0]  # (L, H * D)
-        rows.append(torch.cat([out[-1, :H], out[0, H:]]) if m.rnn.bidirectional else out[-1])
-    return torch.stack(rows)
+def _per_sequence(m, tokens, lengths):
+    """The definition: each sequence alone, unpadded; the last layer's final state (forward: after its last token,
+    backward: after token 0)."""
+    return per_sequence(lambda t: last_layer_state(m.rnn(m.embedding(t))[1], m.rnn.bidirectional), tokens, lengths)
 
 
-def _encode_diagnosis(m, seqs, tokens, lengths, got):
+def _encode_diagnosis(m, tokens, lengths, got):
     """Name a known wrong reading of the RNN's state, if got equals one."""
     H, bi, L = m.rnn.hidden_size, m.rnn.bidirectional, m.rnn.num_layers
     out, h_n = m.rnn(m.embedding(tokens))
-    h_n = h_n[0] if isinstance(h_n, tuple) else h_n
-    cands = [(torch.cat([h_n[-2], h_n[-1]], 1) if bi else h_n[-1],
+    cands = [(last_layer_state(h_n, bi),
               ("the RNN ran over the padding (no packing): h_n is then the state after the last PADDED token. Pack with "
                "pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False).",
                "RNN 读完了填充（没有打包）：这时 h_n 是最后一个填充位置之后的状态。请用 "
                "pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False) 打包。")),
              (out[:, -1], ("the output at the last padded position (output[:, -1]) was used instead of each sequence's "
                            "final state.", "使用了最后一个填充位置的输出（output[:, -1]），而不是每个序列的最终状态。"))]
-    ref = _per_sequence(m, seqs)
+    ref = _per_sequence(m, tokens, lengths)
     if bi:
         cands.append((torch.cat([ref[:, H:], ref[:, :H]], 1),
                       ("the two directions concatenated backward first: the order is forward (h_n[-2]) then backward "
@@ -252,24 +219,12 @@ class _PlainClassifier(nn.Module):
 
 
 def _train_epoch(ex, m, loader, opt, dev, what):
-    """ex.train_epoch under the lengths watch, crashes worded."""
+    """ex.train_epoch, crashes worded (a batch left on the CPU named on real CUDA and on the stand-in)."""
     try:
-        with _PackLengthsWatch():
-            return ex.train_epoch(m, loader, opt, dev)
-    except _LengthsMoved:
-        _lengths_on_device(what)
-    except (CheckFailed, NotImplementedError):
-        raise
-    except (DeviceMismatchError, RuntimeError) as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        _explain_crash(e, what)
-        if isinstance(e, DeviceMismatchError) or "same device" in text:
-            fail(f"{what}: {text}",
-                 f"{what}：{text}",
-                 likely=("the batch not moved to the device: tokens = tokens.to(device) and labels = labels.to(device) "
-                         "inside the loop (the model is already there).",
-                         "批次没有移到设备上：应在循环中 tokens = tokens.to(device)、labels = labels.to(device)（模型已经在设备上了）。"))
-        raise
+        return _run(what, ("run one epoch and return its mean loss", "跑完一个 epoch 并返回平均损失"),
+                    ex.train_epoch, m, loader, opt, dev)
+    except DeviceMismatchError as e:  # the stand-in's; run_packed lets it through (CUDA's RuntimeError is worded)
+        fail(f"{what}: {first_line(e)}", f"{what}：{first_line(e)}", likely=BATCH_NOT_MOVED)
 
 
 # ---------------------------------------------------------------------------
@@ -436,10 +391,10 @@ def test_encode_is_last_real_token(ex):
         width = cfg[2] * (2 if cfg[5] else 1)
         with torch.no_grad():
             got = _encode(m, tokens, lens, _label(cfg), width)
-            want = _per_sequence(m, seqs)
+            want = _per_sequence(m, tokens, lens)
             likely = None
             if not torch.allclose(got, want, atol=1e-5, rtol=1e-4):
-                likely = _encode_diagnosis(m, seqs, tokens, lens, got)
+                likely = _encode_diagnosis(m, tokens, lens, got)
         assert_close(got, want, f"{_label(cfg)}, lengths {lengths}: encode vs the RNN's output at each sequence's last "
                      "real token (run alone, unpadded)", likely=likely)
         with torch.no_grad():
@@ -472,11 +427,8 @@ def test_runs_on_accelerator(ex):
     what = f"{_label(cfg)} on the accelerator"
     with accelerator() as dev:
         m.to(dev)
-        try:
-            with torch.no_grad(), _PackLengthsWatch():
-                out = _call(m, tokens.to(dev), lens, what, cfg[3])
-        except _LengthsMoved:
-            _lengths_on_device(what)
+        with torch.no_grad():
+            out = _call(m, tokens.to(dev), lens, what, cfg[3])
         assert_on_device(out, dev, "TextClassifier output")
         out = to_cpu(out)
     # loose tolerance: on real CUDA, cuDNN may run the recurrent matmuls in TF32

@@ -448,7 +448,144 @@ def copy_task_batch(g, B, V, lo, hi, reverse, pad, eos, first=3):
     return src, tgt
 
 
+def padded_ids(lengths, T, vocab, pad, seed, first=3):
+    """(B, T) random token ids in first..vocab-1 (seeded), right-padded with ``pad`` after each ``lengths[i]``.
+
+    The draw depends only on (B, T, vocab, first, seed), not on the lengths, so two batches of one seed differ
+    only in where the padding starts. Ids below ``first`` are left to PAD / BOS / EOS.
+    """
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(first, vocab, (len(lengths), T), generator=g)
+    for i, n in enumerate(lengths):
+        ids[i, int(n):] = pad
+    return ids
+
+
+def shift_right_ids(tgt, bos):
+    """Teacher-forcing decoder input: [bos, y_0, ..., y_{T-2}] for targets (B, T)."""
+    return torch.cat([torch.full_like(tgt[:, :1], bos), tgt[:, :-1]], dim=1)
+
+
+def log_probs(scores):
+    """Detached float64 log_softmax over the last axis: compares a learner's logits or log-probabilities alike."""
+    return F.log_softmax(scores.detach().double(), dim=-1)
+
+
+def lacks_batch_first(m) -> bool:
+    """True if ``m`` holds a recurrent layer, an nn.Transformer or a Transformer encoder/decoder layer built without
+    batch_first=True (it then reads (B, T, ...) as (T, B, ...)): for the likely mistake behind a crash or a shape."""
+    for l in m.modules():
+        if isinstance(l, (nn.RNNBase, nn.Transformer)) and not l.batch_first:
+            return True
+        if isinstance(l, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)) and not l.self_attn.batch_first:
+            return True
+    return False
+
+
+def per_sequence(fn, padded, lengths):
+    """The "last real step" reference without packing: ``fn`` run on each sequence ALONE over its real steps.
+
+    ``padded`` (B, T, ...) batch-first, ``lengths`` (B,); ``fn(x (1, n, ...)) -> (1, ...)``. Returns the rows
+    concatenated on dim 0. E.g. ``per_sequence(lambda x: last_layer_state(rnn(x)[1], rnn.bidirectional), x, lengths)``.
+    """
+    return torch.cat([fn(padded[b:b + 1, :int(n)]) for b, n in enumerate(lengths)], dim=0)
+
+
+def last_layer_state(h_n, bidirectional):
+    """The last layer's final hidden state (B, H * D) from an RNN's h_n (an LSTM's (h_n, c_n) taken as h_n):
+    h_n[-1], or cat(h_n[-2], h_n[-1]) when bidirectional (forward first, the layout of the RNN's output)."""
+    if isinstance(h_n, (tuple, list)):
+        h_n = h_n[0]
+    return torch.cat([h_n[-2], h_n[-1]], dim=1) if bidirectional else h_n[-1]
+
+
+def pack_lengths_on_device(exc) -> bool:
+    """Whether ``exc`` is pack_padded_sequence refusing lengths on the accelerator (real CUDA or the stand-in)."""
+    text = str(exc)  # CUDA: "'lengths' argument should be a 1D CPU int64 tensor, but got 1D cuda:0 Long tensor"
+    return "'lengths' argument" in text and "CPU" in text
+
+
+PACK_LENGTHS_LIKELY = ("the lengths moved to the accelerator: pack_padded_sequence wants them on the CPU even when the "
+                       "data is on the GPU (leave them where they came from, or pass lengths.cpu()).",
+                       "把 lengths 移到了加速设备上：即使数据在 GPU 上，pack_padded_sequence 也要求 lengths 在 CPU 上"
+                       "（保持原位，或传 lengths.cpu()）。")
+
+
+def run_packed(what, need, fn, *args, known=(), lengths_likely=PACK_LENGTHS_LIKELY, **kwargs):
+    """:func:`run_learner` for code that packs padded sequences.
+
+    pack_padded_sequence refusing lengths on the accelerator fails the check with ``lengths_likely``, worded the
+    same on real CUDA (a RuntimeError) and on the stand-in (whose DeviceMismatchError run_learner would let
+    through). ``known`` as in :func:`run_learner`, for every other crash.
+    """
+    def call(*a, **k):
+        try:
+            return fn(*a, **k)
+        except DeviceMismatchError as e:
+            if pack_lengths_on_device(e):  # as CUDA raises it
+                raise RuntimeError(str(e)).with_traceback(e.__traceback__) from None
+            raise
+
+    def likely(e):
+        if pack_lengths_on_device(e):
+            return lengths_likely
+        if callable(known):
+            return known(e)
+        return next((lk for sub, lk in known if sub.lower() in first_line(e).lower()), None)
+
+    return run_learner(what, need, call, *args, known=likely, **kwargs)
+
+
+def assert_greedy_decode(m, scores_fn, src, max_len, bos, eos, pad, known=(), likely=None):
+    """``m.greedy_decode(src, max_len)`` (no grad) checked against :func:`greedy_mismatch` of ``scores_fn``.
+
+    Integer (B, L) output with L <= max_len required. ``known``: for :func:`run_learner`'s crash wording.
+    ``likely``: entries replacing :data:`GREEDY_LIKELY`'s (keys "length", "argmax", "after_eos", "early_stop",
+    and "shape" for a non-(B, L) or float output). Returns the output.
+    """
+    likely = {**GREEDY_LIKELY, **(likely or {})}
+    with torch.no_grad():
+        out = run_learner("greedy_decode(src, max_len)", ("return the greedy tokens (B, L), L <= max_len",
+                                                          "返回贪心解码的 token (B, L)，L <= max_len"),
+                          m.greedy_decode, src, max_len, known=known)
+    assert_tensor(out, "greedy_decode(src, max_len)")
+    expect(out.dim() == 2 and out.shape[0] == src.shape[0] and not out.is_floating_point(),
+           f"greedy_decode(src {tuple(src.shape)}, max_len={max_len}) should return integer tokens (B, L) with L <= "
+           f"max_len; got {out.dtype} {tuple(out.shape)}.",
+           f"greedy_decode(src {tuple(src.shape)}, max_len={max_len}) 应返回 (B, L) 的整数 token，L <= max_len；"
+           f"实际为 {out.dtype} {tuple(out.shape)}。", likely=likely["shape"])
+    bad = greedy_mismatch(scores_fn, src, out.long(), max_len, bos, eos, pad)
+    if bad:
+        kind, (en, zh) = bad
+        fail(en, zh, likely=likely[kind])
+    return out
+
+
+def seq2seq_on_device(m, dev, scores_fn, src, tgt_in, max_len, likely):
+    """Move ``m`` to ``dev``; return CPU copies of ``scores_fn(src, tgt_in)`` and ``m.greedy_decode(src, max_len)``
+    computed there (no grad), both checked to be on the device. Call inside ``with accelerator() as dev``.
+
+    Any crash there (a device mismatch included) fails with ``likely`` (the exercise's device mistakes).
+    """
+    m.to(dev)
+    try:
+        with torch.no_grad():
+            scores = run_learner("On the accelerator, forward", ("run on the device", "在该设备上运行"),
+                                 scores_fn, src.to(dev), tgt_in.to(dev), known=lambda e: likely)
+            out = run_learner("On the accelerator, greedy_decode", ("run on the device", "在该设备上运行"),
+                              m.greedy_decode, src.to(dev), max_len, known=lambda e: likely)
+    except DeviceMismatchError as e:
+        fail(f"On the accelerator, forward/greedy_decode raised {type(e).__name__}: {first_line(e)}{learner_line(e)}",
+             f"在加速设备上，forward/greedy_decode 抛出 {type(e).__name__}：{first_line(e)}{learner_line(e)}",
+             likely=likely)
+    assert_on_device(scores, dev, "forward scores", likely=likely)
+    assert_on_device(out, dev, "greedy_decode output", likely=likely)
+    return to_cpu(scores), to_cpu(out)
+
+
 GREEDY_LIKELY = {
+    "shape": ("returning the BOS column too, or (L, B) instead of (B, L).",
+              "把 BOS 列也一起返回了，或返回了 (L, B) 而不是 (B, L)。"),
     "length": ("the loop runs for the wrong number of steps (range(max_len)), or the BOS column is returned too.",
                "循环的步数不对（应为 range(max_len)），或把 BOS 列也一起返回了。"),
     "argmax": ("the decoder state not carried from one step to the next (decode each step from the previous step's "
