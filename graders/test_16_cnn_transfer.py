@@ -7,7 +7,6 @@ whose final Linear is an nn.Identity(), in eval mode; the reference head is trai
 plain SGD loop the task states.
 """
 import copy
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +14,8 @@ from torch import nn
 from torchvision.models import (MobileNet_V3_Small_Weights, ResNet18_Weights, ResNet50_Weights, mobilenet_v3_small,
                                 resnet18)
 
-from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, accelerator, assert_close, assert_on_device,
-                             assert_shape, assert_tensor, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (accelerator, assert_close, assert_on_device, assert_shape, assert_tensor, check, expect,
+                             fail, first_line, missing_import, run_learner, seeded, to_cpu)
 
 _CACHE = {}
 ARCHS = ("resnet18", "mobilenet_v3_small")
@@ -27,54 +26,69 @@ _STATS = ("running_mean", "running_var", "num_batches_tracked")
 # ---------------------------------------------------------------------------
 # private helpers
 
-_IMPORTS = {"nn": "from torch import nn", "F": "import torch.nn.functional as F", "torch": "import torch",
-            "optim": "from torch import optim", "models": "from torchvision import models",
-            "v2": "from torchvision.transforms import v2", "transforms": "from torchvision import transforms"}
+
+NEED = {"replace_head": ("put a new nn.Linear(in_features, num_classes) where the model keeps its final Linear and "
+                         "return it", "把新的 nn.Linear(in_features, num_classes) 放到模型存放最后一个 Linear 的位置并返回它"),
+        "model": ("map images (B, 3, H, W) to logits (B, num_classes)", "把图像 (B, 3, H, W) 映射为 logits (B, num_classes)"),
+        "freeze_backbone": ("set requires_grad=False on every parameter outside the head and True on the head's",
+                            "把分类头以外的所有参数设为 requires_grad=False，分类头的参数设为 True"),
+        "train_head": ("train the head with SGD through the frozen backbone in eval mode and return the per-step losses",
+                       "在 eval 模式的冻结骨干网络之上用 SGD 训练分类头，并返回每步损失"),
+        "extract_features": ("return the head's input (N, in_features) for every image, in eval mode, without autograd",
+                             "在 eval 模式下、不构建计算图，返回每张图像的分类头输入 (N, in_features)"),
+        "train_head_cached": ("extract the features once, train the head on them and return the per-step losses",
+                              "只提取一次特征，在特征上训练分类头，并返回每步损失"),
+        "preprocess": ("return the float batch those weights expect (their own transforms())",
+                       "返回这些权重所期望的浮点 batch（用它们自己的 transforms()）")}
 
 
-def _where(tb):
-    """' (at file:line in function)' for the learner's innermost frame in a traceback, else ''."""
-    files = {getattr(m, "__file__", None) for k, m in list(sys.modules.items()) if k.startswith("ptquiz_learner_")}
-    found = ""
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename in files:
-            found = f" (at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name})"
-        tb = tb.tb_next
-    return found
-
-
-def _call(what, fn, *args, **kwargs):
-    """Call learner code; a crash becomes a message in the learner's terms (what this call needed)."""
-    try:
-        return fn(*args, **kwargs)
-    except (NotImplementedError, DeviceMismatchError, CheckFailed):
-        raise
-    except NameError as e:
-        name = getattr(e, "name", None) or str(e)
-        fix = _IMPORTS.get(name)
-        fail(f"{what} raised NameError: name {name!r} is not defined{_where(e.__traceback__)}."
-             + (f" Your file uses `{name}` without importing it." if fix else ""),
-             f"{what} 抛出 NameError：名字 {name!r} 未定义。" + (f"你的文件使用了 `{name}` 却没有导入它。" if fix else ""),
-             likely=(f"a missing import: add `{fix}` at the top of the file.", f"缺少导入：在文件开头加上 `{fix}`。")
-             if fix else ("a name used before it is defined (a typo, or a variable from another function).",
-                          "使用了未定义的名字（拼写错误，或用了另一个函数里的变量）。"))
-    except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
-        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        loc = _where(e.__traceback__)
-        likely = None
+def _known(fn):
+    """run_learner's likely mistake for a crash of the learner's `fn`: the import to add, BatchNorm on one image
+    in training mode, a loss that needs no gradient."""
+    def likely(e):
+        text = first_line(e)
+        if isinstance(e, NameError):
+            return missing_import(e)
         if "more than 1 value per channel when training" in text:
-            fn = what.split("(", 1)[0]
-            likely = ("the backbone ran in training mode (a batch of one image cannot give BatchNorm batch statistics): "
-                      f"call model.eval() at the start of {fn}; a frozen backbone always runs in eval mode.",
-                      f"骨干网络在训练模式下运行（只有一张图像的 batch 无法给 BatchNorm 提供 batch 统计量）：请在 {fn} 开头"
-                      "调用 model.eval()；冻结的骨干网络始终以 eval 模式运行。")
-        elif "does not require grad and does not have a grad_fn" in text:
-            likely = ("nothing in the loss requires grad: the head's parameters were frozen too (freeze_backbone must "
-                      "leave head.requires_grad True), or the logits computed under torch.no_grad().",
-                      "损失中没有需要梯度的部分：分类头的参数也被冻结了（freeze_backbone 必须让分类头保持 requires_grad=True），"
-                      "或 logits 是在 torch.no_grad() 下计算的。")
-        fail(f"{what} raised {type(e).__name__}{loc}: {text}", f"{what} 抛出 {type(e).__name__}{loc}：{text}", likely=likely)
+            return ("the backbone ran in training mode (a batch of one image cannot give BatchNorm batch statistics): "
+                    f"call model.eval() at the start of {fn}; a frozen backbone always runs in eval mode.",
+                    f"骨干网络在训练模式下运行（只有一张图像的 batch 无法给 BatchNorm 提供 batch 统计量）：请在 {fn} 开头"
+                    "调用 model.eval()；冻结的骨干网络始终以 eval 模式运行。")
+        if "does not require grad and does not have a grad_fn" in text:
+            return ("nothing in the loss requires grad: the head's parameters were frozen too (freeze_backbone must "
+                    "leave head.requires_grad True), or the logits computed under torch.no_grad().",
+                    "损失中没有需要梯度的部分：分类头的参数也被冻结了（freeze_backbone 必须让分类头保持 requires_grad=True），"
+                    "或 logits 是在 torch.no_grad() 下计算的。")
+        return None
+    return likely
+
+
+def _run(what, fn, call, *args):
+    """call(*args) through run_learner, with what the learner's `fn` must do and its likely mistakes."""
+    return run_learner(what, NEED[fn], call, *args, known=_known(fn))
+
+
+def _copy(m, memo=None):
+    """A copy of module m with its own parameters, buffers, submodules and hook tables: copy.deepcopy's result at
+    a fraction of its cost (deepcopy walks every attribute of every module in Python)."""
+    memo = {} if memo is None else memo
+    if id(m) in memo:
+        return memo[id(m)]
+    new = memo[id(m)] = m.__class__.__new__(m.__class__)
+    state = {}
+    for k, v in m.__dict__.items():
+        if k == "_parameters":
+            v = {n: p if p is None else memo.setdefault(id(p), nn.Parameter(p.detach().clone(), p.requires_grad))
+                 for n, p in v.items()}
+        elif k == "_buffers":
+            v = {n: b if b is None else memo.setdefault(id(b), b.clone()) for n, b in v.items()}
+        elif k == "_modules":
+            v = {n: c if c is None else _copy(c, memo) for n, c in v.items()}
+        elif isinstance(v, (dict, list, set)):  # hook tables, the non-persistent buffer names
+            v = v.copy()
+        state[k] = v
+    new.__dict__ = state
+    return new
 
 
 def _pretrained(arch):
@@ -94,7 +108,7 @@ def _pretrained(arch):
             for bn in bns:
                 bn.momentum = 0.1
             m.eval()
-        ref = copy.deepcopy(m)
+        ref = _copy(m)
         _set_head(arch, ref, nn.Identity())
         ref.requires_grad_(False)
         _CACHE[arch] = (m, ref)
@@ -113,7 +127,7 @@ def _first_conv(arch, m):
 
 
 def _fresh(arch):
-    return copy.deepcopy(_pretrained(arch)[0])
+    return _copy(_pretrained(arch)[0])
 
 
 def _ref_features(arch, x):
@@ -124,7 +138,7 @@ def _ref_features(arch, x):
 def _head(ex, arch, m, num_classes, seed=0):
     """replace_head on m, checked to have put a Linear(in_features, num_classes) where this family keeps it."""
     with seeded(seed):
-        head = _call(f"replace_head({arch}, {num_classes})", ex.replace_head, m, num_classes)
+        head = _run(f"replace_head({arch}, {num_classes})", "replace_head", ex.replace_head, m, num_classes)
     where = WHERE[arch]
     placed = m.fc if arch == "resnet18" else (m.classifier[-1] if isinstance(m.classifier, nn.Sequential) else None)
     if arch != "resnet18" and not isinstance(m.classifier, nn.Sequential):
@@ -198,8 +212,9 @@ def _short(names, k=3):
 
 
 def _moved(before, m, head):
-    now = _state(m, head)
-    changed = [k for k, v in before.items() if k not in now or not torch.equal(now[k], v)]
+    skip = {id(t) for t in head.parameters()}
+    now = {k: v for k, v in [*m.named_parameters(), *m.named_buffers()] if id(v) not in skip}
+    changed = [k for k, v in before.items() if k not in now or not torch.equal(now[k].detach(), v)]
     stats = [k for k in changed if k.rsplit(".", 1)[-1] in _STATS]
     return [k for k in changed if k not in stats], stats
 
@@ -272,7 +287,7 @@ def test_replace_head_resnet(ex):
     for b, hw in ((2, 32), (3, 48)):
         x, _ = _data(b, b, c, hw)
         with torch.no_grad():
-            y = _call("the model after replace_head", m.eval(), x)
+            y = _run("the model after replace_head", "model", m.eval(), x)
         assert_shape(y, (b, c), f"resnet18 after replace_head(model, {c}) on input {tuple(x.shape)}")
 
 
@@ -295,7 +310,7 @@ def test_replace_head_mobilenet(ex):
     for b, hw in ((2, 32), (3, 40)):
         x, _ = _data(10 + b, b, c, hw)
         with torch.no_grad():
-            y = _call("the model after replace_head", m.eval(), x)
+            y = _run("the model after replace_head", "model", m.eval(), x)
         assert_shape(y, (b, c), f"mobilenet_v3_small after replace_head(model, {c}) on input {tuple(x.shape)}")
 
 
@@ -309,7 +324,7 @@ def test_head_reads_pretrained_features(ex):
         head = _head(ex, arch, m, c, seed=3)
         x, _ = _data(20, 3, c)
         with torch.no_grad():
-            y = _call("the model after replace_head", m.eval(), x)
+            y = _run("the model after replace_head", "model", m.eval(), x)
             want = head(_ref_features(arch, x))
         assert_close(y, want, f"{arch} logits after replace_head", atol=1e-4,
                      likely=("a pretrained layer dropped or replaced along with the head.",
@@ -324,7 +339,7 @@ def test_freeze_backbone(ex):
     for arch, c in (("mobilenet_v3_small", 3), ("resnet18", 5)):
         m = _fresh(arch)
         head = _head(ex, arch, m, c, seed=4)
-        _call(f"freeze_backbone({arch}, head)", ex.freeze_backbone, m, head)
+        _run(f"freeze_backbone({arch}, head)", "freeze_backbone", ex.freeze_backbone, m, head)
         hp = {id(p) for p in head.parameters()}
         frozen_head = [n for n, p in m.named_parameters() if id(p) in hp and not p.requires_grad]
         expect(not frozen_head, f"{arch}: after freeze_backbone the head's parameters should require grad; "
@@ -362,13 +377,13 @@ def test_train_head_leaves_backbone_untouched(ex):
     """
     m = _fresh("resnet18")
     head = _head(ex, "resnet18", m, 3, seed=5)
-    _call("freeze_backbone(resnet18, head)", ex.freeze_backbone, m, head)
+    _run("freeze_backbone(resnet18, head)", "freeze_backbone", ex.freeze_backbone, m, head)
     before = _state(m, head)
     w0 = head.weight.detach().clone()
     x, y = _data(22, 8, 3)
     m.train()  # what a training script usually does first
-    _call("train_head(model, head, images, labels, epochs=2, batch_size=4, lr=0.1)",
-          ex.train_head, m, head, x, y, 2, 4, 0.1)
+    _run("train_head(model, head, images, labels, epochs=2, batch_size=4, lr=0.1)", "train_head",
+         ex.train_head, m, head, x, y, 2, 4, 0.1)
     _fail_if_moved(before, m, head, "train_head")
     expect(not torch.equal(head.weight.detach(), w0), "train_head: the head's weight did not change.",
            "train_head：分类头的权重没有变化。",
@@ -384,14 +399,14 @@ def test_train_head_matches_reference(ex):
     arch, c, n, bs, epochs, lr = "mobilenet_v3_small", 4, 10, 4, 2, 0.2
     m = _fresh(arch)
     head = _head(ex, arch, m, c, seed=6)
-    _call(f"freeze_backbone({arch}, head)", ex.freeze_backbone, m, head)
+    _run(f"freeze_backbone({arch}, head)", "freeze_backbone", ex.freeze_backbone, m, head)
     x, y = _data(23, n, c)
     ref, ref_losses = _sgd_reference(head, _ref_features(arch, x), y, epochs, bs, lr)
     before = _state(m, head)
     m.train()
     with seeded(7):
-        got = _call(f"train_head(model, head, images, labels, epochs={epochs}, batch_size={bs}, lr={lr})",
-                    ex.train_head, m, head, x, y, epochs, bs, lr)
+        got = _run(f"train_head(model, head, images, labels, epochs={epochs}, batch_size={bs}, lr={lr})", "train_head",
+                   ex.train_head, m, head, x, y, epochs, bs, lr)
     losses = _losses(got, epochs * -(-n // bs), "train_head")
     _, stats = _moved(before, m, head)
     likely = _eval_likely("train_head") if stats or not torch.allclose(losses[0], torch.tensor(ref_losses[0]), atol=1e-4) \
@@ -412,11 +427,12 @@ def test_extract_features_values(ex):
     for arch, c, n, bs in (("resnet18", 3, 7, 3), ("mobilenet_v3_small", 5, 6, 4)):
         m = _fresh(arch)
         head = _head(ex, arch, m, c, seed=8)
-        _call(f"freeze_backbone({arch}, head)", ex.freeze_backbone, m, head)
+        _run(f"freeze_backbone({arch}, head)", "freeze_backbone", ex.freeze_backbone, m, head)
         x, _ = _data(24, n, c)
         before = _state(m, head)
         m.train()
-        feats = _call(f"extract_features({arch}, head, images, batch_size={bs})", ex.extract_features, m, head, x, bs)
+        feats = _run(f"extract_features({arch}, head, images, batch_size={bs})", "extract_features",
+                     ex.extract_features, m, head, x, bs)
         assert_shape(feats, (n, IN_FEATURES[arch]), f"extract_features on {arch}, {n} images",
                      likely=("returning the logits (the head applied) or the backbone's unflattened map, instead of "
                              "the head's input.", "返回了 logits（已经过分类头）或未展平的特征图，而不是分类头的输入。"))
@@ -442,12 +458,13 @@ def test_extract_features_builds_no_graph(ex):
     arch = "resnet18"
     m = _fresh(arch)
     head = _head(ex, arch, m, 2, seed=9)
-    _call(f"freeze_backbone({arch}, head)", ex.freeze_backbone, m, head)
+    _run(f"freeze_backbone({arch}, head)", "freeze_backbone", ex.freeze_backbone, m, head)
     head.requires_grad_(True)
     x, _ = _data(25, 5, 2)
     count = _Counter(_first_conv(arch, m))
     try:
-        feats = _call("extract_features(resnet18, head, images, batch_size=5)", ex.extract_features, m, head, x, 5)
+        feats = _run("extract_features(resnet18, head, images, batch_size=5)", "extract_features",
+                     ex.extract_features, m, head, x, 5)
     finally:
         count.remove()
     assert_tensor(feats, "extract_features output")
@@ -470,12 +487,12 @@ def test_cached_runs_backbone_once_per_image(ex):
     arch, n, bs = "mobilenet_v3_small", 9, 4
     m = _fresh(arch)
     head = _head(ex, arch, m, 3, seed=10)
-    _call(f"freeze_backbone({arch}, head)", ex.freeze_backbone, m, head)
+    _run(f"freeze_backbone({arch}, head)", "freeze_backbone", ex.freeze_backbone, m, head)
     x, y = _data(26, n, 3)
     count = _Counter(_first_conv(arch, m))
     try:
-        _call(f"train_head_cached(model, head, images, labels, epochs=3, batch_size={bs}, lr=0.1)",
-              ex.train_head_cached, m, head, x, y, 3, bs, 0.1)
+        _run(f"train_head_cached(model, head, images, labels, epochs=3, batch_size={bs}, lr=0.1)", "train_head_cached",
+             ex.train_head_cached, m, head, x, y, 3, bs, 0.1)
     finally:
         count.remove()
     seen = sum(count.sizes)
@@ -507,14 +524,14 @@ def test_cached_equals_end_to_end(ex):
     for fn in ("train_head", "train_head_cached"):
         m = _fresh(arch)
         head = _head(ex, arch, m, c, seed=11)
-        _call(f"freeze_backbone({arch}, head)", ex.freeze_backbone, m, head)
+        _run(f"freeze_backbone({arch}, head)", "freeze_backbone", ex.freeze_backbone, m, head)
         if fn == "train_head":
             _, ref_losses = _sgd_reference(head, _ref_features(arch, x), y, epochs, bs, lr)
         before = _state(m, head)
         m.train()
         with seeded(12):
-            got = _call(f"{fn}(model, head, images, labels, epochs={epochs}, batch_size={bs}, lr={lr})",
-                        getattr(ex, fn), m, head, x, y, epochs, bs, lr)
+            got = _run(f"{fn}(model, head, images, labels, epochs={epochs}, batch_size={bs}, lr={lr})", fn,
+                       getattr(ex, fn), m, head, x, y, epochs, bs, lr)
         runs[fn] = (head, _losses(got, steps, fn), _moved(before, m, head)[1])
     (h1, l1, _), (h2, l2, stats2) = runs["train_head"], runs["train_head_cached"]
     if torch.allclose(l1, l2, atol=1e-4) and torch.allclose(h1.weight, h2.weight, atol=1e-4) \
@@ -551,7 +568,7 @@ def test_preprocess_uses_weights_transforms(ex):
         with seeded(13):
             imgs = torch.randint(0, 256, (2, 3) + hw, dtype=torch.uint8)
         want = w.transforms()(imgs)
-        got = _call(f"preprocess(images, {w})", ex.preprocess, imgs.clone(), w)
+        got = _run(f"preprocess(images, {w})", "preprocess", ex.preprocess, imgs.clone(), w)
         t = w.transforms()
         likely = (f"preprocessing written by hand: these weights resize to {t.resize_size} with "
                   f"{t.interpolation.value} interpolation, centre-crop {t.crop_size}, scale to [0, 1] and normalise with "
@@ -571,15 +588,17 @@ def test_runs_on_accelerator(ex):
     x, y = _data(28, n, c)
     m = _fresh(arch)
     head = _head(ex, arch, m, c, seed=14)
-    _call(f"freeze_backbone({arch}, head)", ex.freeze_backbone, m, head)
+    _run(f"freeze_backbone({arch}, head)", "freeze_backbone", ex.freeze_backbone, m, head)
     ref, _ = _sgd_reference(head, _ref_features(arch, x), y, epochs, bs, lr)
     with accelerator() as dev:
         m.to(dev)
-        feats = _call("extract_features on the accelerator", ex.extract_features, m, head, x.to(dev), bs)
+        feats = _run("extract_features on the accelerator", "extract_features", ex.extract_features, m, head,
+                     x.to(dev), bs)
         assert_on_device(feats, dev, "extract_features output",
                          likely=("features collected into a tensor made without device= (torch.empty(N, D)), or "
                                  "moved with .cpu().", "用没有指定 device= 的张量（torch.empty(N, D)）收集特征，或调用了 .cpu()。"))
-        _call("train_head_cached on the accelerator", ex.train_head_cached, m, head, x.to(dev), y.to(dev), epochs, bs, lr)
+        _run("train_head_cached on the accelerator", "train_head_cached", ex.train_head_cached, m, head, x.to(dev),
+             y.to(dev), epochs, bs, lr)
         assert_on_device(head.weight, dev, "head.weight after train_head_cached")
         w = to_cpu(head.weight)
     # loose tolerance: on real CUDA, cuDNN convolutions may run in TF32 by default

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (CheckFailed, accelerator, assert_on_device, assert_shape, assert_tensor, check,
-                             expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_on_device, assert_shape, assert_tensor, check,
+                             expect, fail, first_line, learner_line, run_learner, seeded, to_cpu)
 
 LR = 0.1
 DETACH = ("d_step ran the discriminator on fake itself instead of fake.detach(): the discriminator's loss then "
@@ -35,6 +35,25 @@ NOISE = ("noise shaped (n, z_dim, 1, 1), DCGAN's convention for a convolutional 
          "噪声形状为 (n, z_dim, 1, 1)，这是 DCGAN 卷积生成器的约定（原题的 nn.Linear 会因此报错）："
          "这里的生成器是 MLP，输入为 (n, z_dim)。")
 
+DEVICE = ("a tensor (labels, noise) created without device=...: use torch.ones_like(logits) / torch.zeros_like(logits), "
+          "or device=real.device.",
+          "创建张量（标签、噪声）时没有指定 device=...：应使用 torch.ones_like(logits) / torch.zeros_like(logits)，"
+          "或 device=real.device。")
+# run_learner's likely mistakes, by a piece of the error text (first match wins)
+KNOWN = [
+    ("backward through the graph a second time", DETACH),
+    ("does not require grad",
+     ("nothing in the loss requires grad: the network's parameters frozen with requires_grad_(False) (e.g. D frozen "
+      "for a G step and never unfrozen), or the loss computed under torch.no_grad().",
+      "损失中没有任何需要梯度的量：网络参数被 requires_grad_(False) 冻结了（例如为 G 的一步冻结了 D 却没有解冻），"
+      "或损失是在 torch.no_grad() 下计算的。")),
+    ("mat1 and mat2",
+     ("a layer's input width does not match: check the shapes of the noise (n, z_dim) and of the data "
+      "(B, *data_shape) against the first Linear of each network.",
+      "某层的输入宽度不匹配：对照各网络第一个 Linear，检查噪声 (n, z_dim) 和数据 (B, *data_shape) 的形状。")),
+    ("device", DEVICE),
+]
+
 
 # ---------------------------------------------------------------------------
 # private helpers
@@ -42,40 +61,14 @@ NOISE = ("noise shaped (n, z_dim, 1, 1), DCGAN's convention for a convolutional 
 def _noise(ex, n, z_dim, device=None):
     args = (n, z_dim) if device is None else (n, z_dim, device)
     what = f"make_noise({n}, {z_dim}{', device' if device is not None else ''})"
-    z = _run(ex.make_noise, what, ("return (n, z_dim) noise.", "返回 (n, z_dim) 的噪声。"), *args)
+    z = _run(ex.make_noise, what, ("return (n, z_dim) noise", "返回 (n, z_dim) 的噪声"), *args)
     assert_shape(z, (n, z_dim), what, likely=NOISE)
     return z
 
+
 def _run(fn, what, need, *args):
-    """fn(*args); an exception in the learner's code becomes a failure that says what the check needed."""
-    try:
-        return fn(*args)
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        fail(f"{what} is not written yet (it raises NotImplementedError); this check needs it to {need[0]}",
-             f"{what} 还没有实现（抛出 NotImplementedError）；本项检查需要它{need[1]}")
-    except Exception as e:  # noqa: BLE001
-        msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-        likely = None
-        if "backward through the graph a second time" in msg:
-            likely = DETACH
-        elif "does not require grad" in msg:
-            likely = ("nothing in the loss requires grad: the network's parameters frozen with requires_grad_(False) "
-                      "(e.g. D frozen for a G step and never unfrozen), or the loss computed under torch.no_grad().",
-                      "损失中没有任何需要梯度的量：网络参数被 requires_grad_(False) 冻结了（例如为 G 的一步冻结了 D "
-                      "却没有解冻），或损失是在 torch.no_grad() 下计算的。")
-        elif "mat1 and mat2" in msg:
-            likely = ("a layer's input width does not match: check the shapes of the noise (n, z_dim) and of the data "
-                      "(B, *data_shape) against the first Linear of each network.",
-                      "某层的输入宽度不匹配：对照各网络第一个 Linear，检查噪声 (n, z_dim) 和数据 (B, *data_shape) 的形状。")
-        elif "device" in msg.lower():
-            likely = ("a tensor (labels, noise) created without device=...: use torch.ones_like(logits) / "
-                      "torch.zeros_like(logits), or device=real.device.",
-                      "创建张量（标签、噪声）时没有指定 device=...：应使用 torch.ones_like(logits) / "
-                      "torch.zeros_like(logits)，或 device=real.device。")
-        fail(f"{what} raised {type(e).__name__}: {msg}. This check needs it to {need[0]}",
-             f"{what} 抛出了 {type(e).__name__}：{msg}。本项检查需要它{need[1]}", likely=likely)
+    """fn(*args) through run_learner: a crash fails the check saying what it needed and the likely mistake (KNOWN)."""
+    return run_learner(what, need, fn, *args, known=KNOWN)
 
 
 def _as_float(v, what):
@@ -137,7 +130,7 @@ def _maxdiff(a, b):
 def _generator(ex, z_dim, shape, hidden, seed):
     with seeded(seed):
         G = _run(ex.Generator, f"Generator({z_dim}, {shape}, hidden={hidden})",
-                 ("build the generator.", "构建生成器。"), z_dim, shape, hidden)
+                 ("build the generator", "构建生成器"), z_dim, shape, hidden)
     expect(isinstance(G, nn.Module), f"Generator(...) should be an nn.Module, got {type(G).__name__}.",
            f"Generator(...) 应是 nn.Module，实际是 {type(G).__name__}。")
     return G
@@ -146,7 +139,7 @@ def _generator(ex, z_dim, shape, hidden, seed):
 def _discriminator(ex, shape, hidden, seed):
     with seeded(seed):
         D = _run(ex.Discriminator, f"Discriminator({shape}, hidden={hidden})",
-                 ("build the discriminator.", "构建判别器。"), shape, hidden)
+                 ("build the discriminator", "构建判别器"), shape, hidden)
     expect(isinstance(D, nn.Module), f"Discriminator(...) should be an nn.Module, got {type(D).__name__}.",
            f"Discriminator(...) 应是 nn.Module，实际是 {type(D).__name__}。")
     return D
@@ -219,11 +212,11 @@ def test_noise(ex):
     """
     for n, z in ((5, 3), (1, 7)):
         with seeded(n):
-            out = _run(ex.make_noise, f"make_noise({n}, {z})", ("return (n, z_dim) noise.", "返回 (n, z_dim) 的噪声。"),
+            out = _run(ex.make_noise, f"make_noise({n}, {z})", ("return (n, z_dim) noise", "返回 (n, z_dim) 的噪声"),
                        n, z)
         assert_shape(out, (n, z), f"make_noise({n}, {z})", likely=NOISE)
     with seeded(3):
-        big = _run(ex.make_noise, "make_noise(4000, 3)", ("return (n, z_dim) noise.", "返回 (n, z_dim) 的噪声。"), 4000, 3)
+        big = _run(ex.make_noise, "make_noise(4000, 3)", ("return (n, z_dim) noise", "返回 (n, z_dim) 的噪声"), 4000, 3)
     assert_shape(big, (4000, 3), "make_noise(4000, 3)")
     m, s = big.float().mean().item(), big.float().std().item()
     expect(abs(m) < 0.08 and abs(s - 1) < 0.08,
@@ -241,8 +234,8 @@ def test_generator_output(ex):
     for i, (z, shape, hidden, B) in enumerate([(4, (2,), 16, 5), (10, (1, 28, 28), 32, 3), (6, (3, 8, 8), 24, 2)]):
         G = _generator(ex, z, shape, hidden, seed=i)
         with seeded(10 + i), torch.no_grad():
-            out = _run(G, f"Generator({z}, {shape})(z)", ("map z (B, z_dim) to (B, *data_shape).",
-                                                         "把 z (B, z_dim) 映射为 (B, *data_shape)。"),
+            out = _run(G, f"Generator({z}, {shape})(z)", ("map z (B, z_dim) to (B, *data_shape)",
+                                                         "把 z (B, z_dim) 映射为 (B, *data_shape)"),
                        torch.randn(B, z) * 3)
         assert_shape(out, (B, *shape), f"Generator({z}, {shape}) on z of shape ({B}, {z})",
                      likely=("the flat output not reshaped to data_shape (out.view(B, *data_shape)), or the last layer "
@@ -264,14 +257,14 @@ def test_generator_fits_discriminator(ex):
         G = _generator(ex, z, shape, hidden, seed=20 + i)
         D = _discriminator(ex, shape, hidden, seed=30 + i)
         with seeded(40 + i), torch.no_grad():
-            fake = _run(G, "Generator(...)(z)", ("generate a batch.", "生成一个 batch。"), torch.randn(B, z))
+            fake = _run(G, "Generator(...)(z)", ("generate a batch", "生成一个 batch"), torch.randn(B, z))
             out = _run(D, f"Discriminator({shape}) on the generator's output of shape {tuple(fake.shape)}",
-                       ("accept (B, *data_shape), the generator's output shape.", "接受生成器输出的形状 (B, *data_shape)。"),
+                       ("accept (B, *data_shape), the generator's output shape", "接受生成器输出的形状 (B, *data_shape)"),
                        fake)
             _check_logits_shape(out, B, f"Discriminator({shape})(Generator({z}, {shape})(z))")
             real = torch.rand(B, *shape) * 2 - 1
-            _check_logits_shape(_run(D, f"Discriminator({shape}) on real data", ("accept (B, *data_shape).",
-                                                                               "接受 (B, *data_shape)。"), real),
+            _check_logits_shape(_run(D, f"Discriminator({shape}) on real data", ("accept (B, *data_shape)",
+                                                                               "接受 (B, *data_shape)"), real),
                                 B, f"Discriminator({shape}) on real data of shape {tuple(real.shape)}")
 
 
@@ -282,7 +275,7 @@ def test_discriminator_returns_logits(ex):
     """
     D = _discriminator(ex, (2,), 16, seed=50)
     with seeded(51), torch.no_grad():
-        out = _run(D, "Discriminator((2,))", ("score a batch.", "给一个 batch 打分。"), torch.randn(256, 2) * 30)
+        out = _run(D, "Discriminator((2,))", ("score a batch", "给一个 batch 打分"), torch.randn(256, 2) * 30)
     _check_logits_shape(out, 256, "Discriminator((2,)) on 256 points")
     lo, hi = out.min().item(), out.max().item()
     expect(lo < 0 or hi > 1, f"On 256 far-apart inputs every discriminator output lies in [0, 1] ([{lo:.3g}, {hi:.3g}]): "
@@ -304,7 +297,7 @@ def test_d_step_leaves_generator_alone(ex):
     fake = G(z)
     before = _snap(G)
     opt_d = torch.optim.SGD(D.parameters(), lr=LR)
-    _as_float(_run(ex.d_step, "d_step(D, real, fake, opt_d)", ("update the discriminator only.", "只更新判别器。"),
+    _as_float(_run(ex.d_step, "d_step(D, real, fake, opt_d)", ("update the discriminator only", "只更新判别器"),
                    D, real, fake, opt_d), "d_step")
     got = [n for n, p in G.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     expect(not got, f"After d_step the generator's parameters should have no gradient; {got} received one.",
@@ -331,7 +324,7 @@ def test_d_step_loss_and_update(ex):
         ref = copy.deepcopy(D)
         before = _snap(D)
         opt_d = torch.optim.SGD(D.parameters(), lr=LR)
-        value = _as_float(_run(ex.d_step, "d_step(D, real, fake, opt_d)", ("update the discriminator.", "更新判别器。"),
+        value = _as_float(_run(ex.d_step, "d_step(D, real, fake, opt_d)", ("update the discriminator", "更新判别器"),
                                D, real, fake, opt_d), "d_step")
         obs = _delta_grad(before, D)
         fk = fake.detach()
@@ -365,7 +358,7 @@ def test_g_step_leaves_discriminator_unchanged(ex):
     fake = G(z)
     before_d, before_g = _snap(D), _snap(G)
     opt_g = torch.optim.SGD(G.parameters(), lr=LR)
-    _as_float(_run(ex.g_step, "g_step(D, fake, opt_g)", ("update the generator.", "更新生成器。"), D, fake, opt_g),
+    _as_float(_run(ex.g_step, "g_step(D, fake, opt_g)", ("update the generator", "更新生成器"), D, fake, opt_g),
               "g_step")
     moved = [n for (n, p), b in zip(D.named_parameters(), before_d) if not torch.equal(p.detach(), b)]
     expect(not moved, f"g_step changed the discriminator's parameters {moved}; only the generator should move.",
@@ -410,7 +403,7 @@ def test_g_step_loss_and_update(ex):
         g_ok, g_sat, g_zero = _grads(ok, gp), _grads(sat, gp), _grads(zero, gp)
         before = _snap(G)
         opt_g = torch.optim.SGD(G.parameters(), lr=LR)
-        value = _as_float(_run(ex.g_step, "g_step(D, fake, opt_g)", ("update the generator.", "更新生成器。"),
+        value = _as_float(_run(ex.g_step, "g_step(D, fake, opt_g)", ("update the generator", "更新生成器"),
                                D, fake, opt_g), "g_step")
         obs = _delta_grad(before, G)
         tol = 1e-4 * max(1.0, abs(ok.item()))
@@ -467,7 +460,7 @@ def test_finite_at_large_logits(ex):
     fake = G(torch.ones(B, 1))                           # (-1, 0): logit -200
     fake_d = -fake.detach()                                # (+1, 0): logit +200 (D says "real")
     opt_d = torch.optim.SGD(D.parameters(), lr=1e-3)
-    dv = _as_float(_run(ex.d_step, "d_step at logits +-200", ("return a finite loss.", "返回有限的损失。"),
+    dv = _as_float(_run(ex.d_step, "d_step at logits +-200", ("return a finite loss", "返回有限的损失"),
                         D, real, fake_d, opt_d), "d_step")
     want = 400.0
     finite_d = all(torch.isfinite(p).all() for p in D.parameters())
@@ -489,7 +482,7 @@ def test_finite_at_large_logits(ex):
         D.weight.copy_(torch.tensor([[200.0, 0.0]]))
         D.bias.zero_()
     opt_g = torch.optim.SGD(G.parameters(), lr=1e-3)
-    gv = _as_float(_run(ex.g_step, "g_step at logits -200", ("return a finite loss.", "返回有限的损失。"),
+    gv = _as_float(_run(ex.g_step, "g_step at logits -200", ("return a finite loss", "返回有限的损失"),
                         D, fake, opt_g), "g_step")
     finite_g = all(torch.isfinite(p).all() for p in G.parameters())
     if abs(gv) < 1e-3:
@@ -524,14 +517,14 @@ def test_alternating_iterations(ex):
     with seeded(102):
         for it in range(5):
             real = torch.rand(B, *shape) * 2 - 1
-            fake = _run(G, "Generator(...)(make_noise(B, z_dim))", ("generate a batch.", "生成一个 batch。"),
+            fake = _run(G, "Generator(...)(make_noise(B, z_dim))", ("generate a batch", "生成一个 batch"),
                         _noise(ex, B, z_dim))
-            dl = _as_float(_run(ex.d_step, f"d_step in iteration {it + 1}", ("run with the fake that g_step reuses.",
-                                                                            "在 g_step 还要复用 fake 的情况下运行。"),
+            dl = _as_float(_run(ex.d_step, f"d_step in iteration {it + 1}", ("run with the fake that g_step reuses",
+                                                                            "在 g_step 还要复用 fake 的情况下运行"),
                                 D, real, fake, opt_d), "d_step")
             gl = _as_float(_run(ex.g_step, f"g_step in iteration {it + 1} (after d_step on the same fake)",
-                                ("backpropagate through the generator's graph, which d_step must leave intact.",
-                                 "沿生成器的计算图反向传播，而 d_step 必须保留这张图。"), D, fake, opt_g), "g_step")
+                                ("backpropagate through the generator's graph, which d_step must leave intact",
+                                 "沿生成器的计算图反向传播，而 d_step 必须保留这张图"), D, fake, opt_g), "g_step")
             expect(math.isfinite(dl) and math.isfinite(gl), f"Iteration {it + 1}: losses d={dl}, g={gl} should be finite.",
                    f"第 {it + 1} 次迭代：损失 d={dl}、g={gl} 应为有限值。")
     for what, m, b in (("generator", G, g0), ("discriminator", D, d0)):
@@ -560,8 +553,8 @@ def _toy_run(ex, seed, steps=400, B=64, z_dim=4):
                 f = fake.detach().reshape(B, 2)
                 ms.append(f.mean(0))
                 ss.append(f.std(0))
-            _run(ex.d_step, "d_step", ("train the discriminator.", "训练判别器。"), D, real, fake, opt_d)
-            _run(ex.g_step, "g_step", ("train the generator.", "训练生成器。"), D, fake, opt_g)
+            _run(ex.d_step, "d_step", ("train the discriminator", "训练判别器"), D, real, fake, opt_d)
+            _run(ex.g_step, "g_step", ("train the generator", "训练生成器"), D, fake, opt_g)
     return torch.stack(ms).mean(0), torch.stack(ss).mean(0)
 
 
@@ -604,24 +597,28 @@ def test_runs_on_accelerator(ex):
     D = _discriminator(ex, shape, 16, seed=111)
     with seeded(112):
         real = torch.rand(B, *shape) * 2 - 1
-    with accelerator() as dev:
-        G.to(dev)
-        D.to(dev)
-        opt_g = torch.optim.Adam(G.parameters(), lr=1e-3)
-        opt_d = torch.optim.Adam(D.parameters(), lr=1e-3)
-        z = _noise(ex, B, z_dim, dev)
-        assert_on_device(z, dev, "make_noise(n, z_dim, device=dev)",
-                         likely=("torch.randn(n, z_dim) without device=device.", "torch.randn(n, z_dim) 没有传 device=device。"))
-        fake = _run(G, "Generator(...) on the accelerator", ("run on the noise's device.", "在噪声所在的设备上运行。"), z)
-        assert_on_device(fake, dev, "generator output")
-        dl = _as_float(_run(ex.d_step, "d_step on the accelerator", ("run on the data's device.", "在数据所在的设备上运行。"),
-                            D, real.to(dev), fake, opt_d), "d_step")
-        gl = _as_float(_run(ex.g_step, "g_step on the accelerator", ("run on the data's device.", "在数据所在的设备上运行。"),
-                            D, fake, opt_g), "g_step")
-        for what, m in (("generator", G), ("discriminator", D)):
-            for n, p in m.named_parameters():
-                assert_on_device(p, dev, f"{what} parameter {n} after the steps")
-        state = to_cpu([p for p in D.parameters()])
+    try:
+        with accelerator() as dev:
+            G.to(dev)
+            D.to(dev)
+            opt_g = torch.optim.Adam(G.parameters(), lr=1e-3)
+            opt_d = torch.optim.Adam(D.parameters(), lr=1e-3)
+            z = _noise(ex, B, z_dim, dev)
+            assert_on_device(z, dev, "make_noise(n, z_dim, device=dev)",
+                             likely=("torch.randn(n, z_dim) without device=device.", "torch.randn(n, z_dim) 没有传 device=device。"))
+            fake = _run(G, "Generator(...) on the accelerator", ("run on the noise's device", "在噪声所在的设备上运行"), z)
+            assert_on_device(fake, dev, "generator output")
+            dl = _as_float(_run(ex.d_step, "d_step on the accelerator", ("run on the data's device", "在数据所在的设备上运行"),
+                                D, real.to(dev), fake, opt_d), "d_step")
+            gl = _as_float(_run(ex.g_step, "g_step on the accelerator", ("run on the data's device", "在数据所在的设备上运行"),
+                                D, fake, opt_g), "g_step")
+            for what, m in (("generator", G), ("discriminator", D)):
+                for n, p in m.named_parameters():
+                    assert_on_device(p, dev, f"{what} parameter {n} after the steps")
+            state = to_cpu([p for p in D.parameters()])
+    except DeviceMismatchError as e:  # the stand-in's (run_learner lets it through; CUDA's RuntimeError gets DEVICE)
+        fail(f"On the accelerator: {first_line(e)}{learner_line(e)}.", f"在加速设备上：{first_line(e)}{learner_line(e)}。",
+             likely=DEVICE)
     expect(math.isfinite(dl) and math.isfinite(gl) and all(torch.isfinite(p).all() for p in state),
            f"On the accelerator the losses (d={dl}, g={gl}) and the parameters should stay finite.",
            f"在加速设备上，损失（d={dl}、g={gl}）和参数都应保持有限。")

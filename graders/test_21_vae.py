@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal, kl_divergence as torch_kl
 
-from ptquiz.gradelib import (CheckFailed, accelerator, assert_all_params_get_grad, assert_close, assert_learns_over_seeds,
-                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
+                             assert_learns_over_seeds, assert_on_device, assert_shape, assert_tensor, check, expect,
+                             fail, first_line, learner_line, run_learner, seeded, to_cpu)
 
 NO_SIGMOID = ("decode returns raw scores (logits) but vae_loss applies BCE on probabilities (nn.BCELoss / "
               "F.binary_cross_entropy): the seed's missing sigmoid. End decode with torch.sigmoid, or keep the logits "
@@ -21,46 +22,35 @@ NO_SIGMOID = ("decode returns raw scores (logits) but vae_loss applies BCE on pr
               "F.binary_cross_entropy）：这就是原题漏掉的 sigmoid。要么在 decode 末尾加 torch.sigmoid，"
               "要么保留 logits 并使用 F.binary_cross_entropy_with_logits。")
 
+DEVICE = ("eps (or the prior's z) created without device=...: use torch.randn_like(std), or device=mu.device / the "
+          "parameters' device.",
+          "eps（或先验的 z）创建时没有指定 device=...：应使用 torch.randn_like(std)，或 device=mu.device / 参数所在的设备。")
+# run_learner's likely mistakes, by a piece of the error text (first match wins)
+KNOWN = [
+    ("between 0 and 1", NO_SIGMOID),
+    ("mat1 and mat2",
+     ("a layer's input width is off: the decoder's first Linear takes z, of width latent_dim (the seed sizes it "
+      "hidden_dim), and the encoder's takes in_dim.",
+      "某层的输入宽度不对：解码器的第一个 Linear 接收宽度为 latent_dim 的 z（原题写成了 hidden_dim），编码器的第一层接收 in_dim。")),
+    ("object is not callable",
+     ("a loss module replaced by its result (the seed's `kl_loss = kl_loss(...)`): the second call then finds a "
+      "tensor instead of the module. Give the result another name.",
+      "损失模块被它的计算结果覆盖了（原题的 `kl_loss = kl_loss(...)`）：第二次调用时拿到的是张量而不是模块。请给结果换个名字。")),
+    ("device", DEVICE),
+]
+
 
 # ---------------------------------------------------------------------------
 # private helpers
 
 def _run(fn, what, need, *args):
-    """fn(*args); an exception in the learner's code becomes a failure that says what the check needed."""
-    try:
-        return fn(*args)
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        fail(f"{what} is not written yet (it raises NotImplementedError); this check needs it to {need[0]}",
-             f"{what} 还没有实现（抛出 NotImplementedError）；本项检查需要它{need[1]}")
-    except Exception as e:  # noqa: BLE001
-        msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-        likely = None
-        if "between 0 and 1" in msg:
-            likely = NO_SIGMOID
-        elif "mat1 and mat2" in msg:
-            likely = ("a layer's input width is off: the decoder's first Linear takes z, of width latent_dim (the seed "
-                      "sizes it hidden_dim), and the encoder's takes in_dim.",
-                      "某层的输入宽度不对：解码器的第一个 Linear 接收宽度为 latent_dim 的 z（原题写成了 hidden_dim），"
-                      "编码器的第一层接收 in_dim。")
-        elif "object is not callable" in msg:
-            likely = ("a loss module replaced by its result (the seed's `kl_loss = kl_loss(...)`): the second call then "
-                      "finds a tensor instead of the module. Give the result another name.",
-                      "损失模块被它的计算结果覆盖了（原题的 `kl_loss = kl_loss(...)`）：第二次调用时拿到的是张量而不是模块。"
-                      "请给结果换个名字。")
-        elif "device" in msg.lower():
-            likely = ("eps (or the prior's z) created without device=...: use torch.randn_like(std), or "
-                      "device=mu.device / the parameters' device.",
-                      "eps（或先验的 z）创建时没有指定 device=...：应使用 torch.randn_like(std)，"
-                      "或 device=mu.device / 参数所在的设备。")
-        fail(f"{what} raised {type(e).__name__}: {msg}. This check needs it to {need[0]}",
-             f"{what} 抛出了 {type(e).__name__}：{msg}。本项检查需要它{need[1]}", likely=likely)
+    """fn(*args) through run_learner: a crash fails the check saying what it needed and the likely mistake (KNOWN)."""
+    return run_learner(what, need, fn, *args, known=KNOWN)
 
 
 def _make(ex, in_dim, latent, hidden, seed=0):
     with seeded(seed):
-        m = _run(ex.VAE, f"VAE({in_dim}, {latent}, hidden={hidden})", ("build the model.", "构建模型。"),
+        m = _run(ex.VAE, f"VAE({in_dim}, {latent}, hidden={hidden})", ("build the model", "构建模型"),
                  in_dim, latent, hidden)
     expect(isinstance(m, nn.Module), f"VAE(...) should be an nn.Module, got {type(m).__name__}.",
            f"VAE(...) 应是 nn.Module，实际是 {type(m).__name__}。")
@@ -115,7 +105,7 @@ def _rel_close(a, b, tol=1e-4):
 def _convention(ex):
     """'logits' or 'probs': how vae_loss reads recon (None when neither reading matches)."""
     r, x, mu, logvar = _loss_inputs(4, 6, 3, 200)
-    v = _run(ex.vae_loss, "vae_loss(recon, x, mu, logvar)", ("return the negative ELBO.", "返回负的 ELBO。"),
+    v = _run(ex.vae_loss, "vae_loss(recon, x, mu, logvar)", ("return the negative ELBO", "返回负的 ELBO"),
              r, x, mu, logvar)
     v = _scalar(v)
     kl = _ref_kl(mu, logvar)
@@ -204,16 +194,16 @@ def test_shapes(ex):
         m.train()
         with seeded(10 + i):
             x = torch.rand(B, D)
-        mu, logvar = _pair(_run(m.encode, f"VAE({D}, {L}).encode(x)", ("return (mu, logvar).", "返回 (mu, logvar)。"), x),
+        mu, logvar = _pair(_run(m.encode, f"VAE({D}, {L}).encode(x)", ("return (mu, logvar)", "返回 (mu, logvar)"), x),
                            f"VAE({D}, {L}).encode(x)")
         assert_shape(mu, (B, L), f"VAE({D}, {L}): mu")
         assert_shape(logvar, (B, L), f"VAE({D}, {L}): logvar")
         with seeded(20 + i):
             z = torch.randn(B, L)
         out = _run(m.decode, f"VAE({D}, {L}).decode(z) with z of shape ({B}, {L})",
-                   ("map z (B, latent_dim) to (B, in_dim).", "把 z (B, latent_dim) 映射为 (B, in_dim)。"), z)
+                   ("map z (B, latent_dim) to (B, in_dim)", "把 z (B, latent_dim) 映射为 (B, in_dim)"), z)
         assert_shape(out, (B, D), f"VAE({D}, {L}).decode(z)")
-        recon, mu2, lv2 = _triple(_run(m, f"VAE({D}, {L})(x)", ("return (recon, mu, logvar).", "返回 (recon, mu, logvar)。"),
+        recon, mu2, lv2 = _triple(_run(m, f"VAE({D}, {L})(x)", ("return (recon, mu, logvar)", "返回 (recon, mu, logvar)"),
                                        x), f"VAE({D}, {L})(x)")
         assert_shape(recon, (B, D), f"VAE({D}, {L})(x): recon")
         assert_shape(mu2, (B, L), f"VAE({D}, {L})(x): mu")
@@ -229,7 +219,7 @@ def test_kl_matches_torch_distributions(ex):
         with seeded(30 + i):
             mu, logvar = torch.randn(B, L) * 1.5, torch.randn(B, L)
         got = _run(ex.kl_divergence, f"kl_divergence(mu, logvar) for ({B}, {L})",
-                   ("return the per-sample KL (B,).", "返回逐样本的 KL (B,)。"), mu, logvar)
+                   ("return the per-sample KL (B,)", "返回逐样本的 KL (B,)"), mu, logvar)
         want = _ref_kl(mu, logvar)
         assert_tensor(got, "kl_divergence")
         if tuple(got.shape) != (B,):
@@ -270,7 +260,7 @@ def test_kl_zero_only_at_prior(ex):
     """The KL is exactly 0 at mu = 0, logvar = 0 and positive wherever q differs from N(0, I).
     zh: 在 mu = 0、logvar = 0 处 KL 恰好为 0，只要 q 与 N(0, I) 不同，KL 就为正。
     """
-    zero = _run(ex.kl_divergence, "kl_divergence(0, 0)", ("return 0 at the prior.", "在先验处返回 0。"),
+    zero = _run(ex.kl_divergence, "kl_divergence(0, 0)", ("return 0 at the prior", "在先验处返回 0"),
                 torch.zeros(3, 4), torch.zeros(3, 4))
     assert_tensor(zero, "kl_divergence(0, 0)")
     expect(zero.numel() > 0 and zero.abs().max().item() < 1e-6,
@@ -283,7 +273,7 @@ def test_kl_zero_only_at_prior(ex):
                  ("mu = 0, logvar != 0", torch.zeros(4, 3), torch.tensor([[0.5], [-0.5], [2.0], [-3.0]]).expand(4, 3)),
                  ("random mu, logvar", torch.randn(4, 3), torch.randn(4, 3))]
     for what, mu, logvar in cases:
-        kl = _run(ex.kl_divergence, f"kl_divergence ({what})", ("return the per-sample KL.", "返回逐样本的 KL。"), mu,
+        kl = _run(ex.kl_divergence, f"kl_divergence ({what})", ("return the per-sample KL", "返回逐样本的 KL"), mu,
                   logvar.contiguous())
         assert_tensor(kl, "kl_divergence")
         expect(bool((kl.detach() > 1e-4).all()),
@@ -307,7 +297,7 @@ def test_gradient_reaches_mu_and_logvar(ex):
         logvar = (torch.randn(4, 3) * 0.5).requires_grad_()
         R = torch.randn(4, 3)
         z = _run(m.reparameterize, "reparameterize(mu, logvar) in training mode",
-                 ("return mu + eps * exp(logvar / 2).", "返回 mu + eps * exp(logvar / 2)。"), mu, logvar)
+                 ("return mu + eps * exp(logvar / 2)", "返回 mu + eps * exp(logvar / 2)"), mu, logvar)
     assert_shape(z, (4, 3), "reparameterize(mu, logvar)")
     expect(z.requires_grad, "z = reparameterize(mu, logvar) carries no gradient at all (z.requires_grad is False).",
            "z = reparameterize(mu, logvar) 完全不带梯度（z.requires_grad 为 False）。",
@@ -347,8 +337,8 @@ def test_z_distribution(ex):
     lv0 = torch.tensor([1.0, -1.5, 0.6])
     mu, logvar = mu0.expand(N, 3).contiguous(), lv0.expand(N, 3).contiguous()
     with seeded(61), torch.no_grad():
-        z = _run(m.reparameterize, f"reparameterize on ({N}, 3)", ("sample z.", "采样 z。"), mu, logvar)
-        z2 = _run(m.reparameterize, f"reparameterize on ({N}, 3), second call", ("sample z.", "采样 z。"), mu, logvar)
+        z = _run(m.reparameterize, f"reparameterize on ({N}, 3)", ("sample z", "采样 z"), mu, logvar)
+        z2 = _run(m.reparameterize, f"reparameterize on ({N}, 3), second call", ("sample z", "采样 z"), mu, logvar)
     assert_shape(z, (N, 3), "reparameterize(mu, logvar)")
     want_std = torch.exp(lv0 / 2)
     mean, std = z.float().mean(0), z.float().std(0)
@@ -395,11 +385,11 @@ def test_eval_mode_uses_mean(ex):
         mu, logvar = torch.randn(5, 2), torch.randn(5, 2)
     m.eval()
     with torch.no_grad():
-        z = _run(m.reparameterize, "reparameterize in eval mode", ("return mu.", "返回 mu。"), mu, logvar)
+        z = _run(m.reparameterize, "reparameterize in eval mode", ("return mu", "返回 mu"), mu, logvar)
         EVAL = ("reparameterize samples in eval mode too: check self.training and return mu when it is False.",
                 "eval 模式下 reparameterize 仍在采样：应检查 self.training，为 False 时返回 mu。")
         assert_close(z, mu, "reparameterize(mu, logvar) after model.eval()", atol=0, rtol=0, likely=EVAL)
-        r1, mu1, _ = _triple(_run(m, "VAE(...)(x) in eval mode", ("reconstruct x.", "重建 x。"), x), "VAE(...)(x)")
+        r1, mu1, _ = _triple(_run(m, "VAE(...)(x) in eval mode", ("reconstruct x", "重建 x"), x), "VAE(...)(x)")
         r2, _, _ = _triple(m(x), "VAE(...)(x)")
         assert_close(r2, r1, "two eval-mode forward passes on the same x", atol=0, rtol=0, likely=EVAL)
         assert_close(r1, m.decode(mu1), "eval-mode recon vs decode(mu)", atol=1e-6, likely=EVAL)
@@ -422,7 +412,7 @@ def test_sample(ex):
     for i, (D, L, n) in enumerate([(10, 2, 6), (4, 3, 50)]):
         m = _make(ex, D, L, 16, seed=80 + i)
         with seeded(82 + i):
-            s = _run(m.sample, f"VAE({D}, {L}).sample({n})", ("decode n draws from N(0, I).", "解码 n 个来自 N(0, I) 的样本。"), n)
+            s = _run(m.sample, f"VAE({D}, {L}).sample({n})", ("decode n draws from N(0, I)", "解码 n 个来自 N(0, I) 的样本"), n)
         assert_shape(s, (n, D), f"VAE({D}, {L}).sample({n})",
                      likely=("z drawn with the wrong width (it is latent_dim), or the decoder output reshaped.",
                              "z 的宽度不对（应为 latent_dim），或解码器输出被改变了形状。"))
@@ -448,7 +438,7 @@ def test_vae_loss_value(ex):
     conv = _convention(ex)
     for i, (B, D, L) in enumerate([(3, 8, 2), (7, 5, 4)]):
         r, x, mu, logvar = _loss_inputs(B, D, L, 210 + i)
-        v = _run(ex.vae_loss, f"vae_loss for B={B}, in_dim={D}", ("return the negative ELBO.", "返回负的 ELBO。"),
+        v = _run(ex.vae_loss, f"vae_loss for B={B}, in_dim={D}", ("return the negative ELBO", "返回负的 ELBO"),
                  r, x, mu, logvar)
         assert_tensor(v, "vae_loss(...)")
         expect(v.numel() == 1, f"vae_loss should return a scalar; got shape {tuple(v.shape)}.",
@@ -480,7 +470,7 @@ def test_decoder_matches_likelihood(ex):
            "请参看 vae_loss 数值那项检查。")
     m = _make(ex, 12, 3, 16, seed=90)
     with seeded(91), torch.no_grad():
-        out = _run(m.decode, "decode(z)", ("return logits or probabilities.", "返回 logits 或概率。"), torch.randn(64, 3) * 3)
+        out = _run(m.decode, "decode(z)", ("return logits or probabilities", "返回 logits 或概率"), torch.randn(64, 3) * 3)
     lo, hi = out.min().item(), out.max().item()
     if conv == "probs":
         expect(0 <= lo and hi <= 1, f"vae_loss reads recon as probabilities (BCE), but decode returns values in "
@@ -503,8 +493,8 @@ def test_all_parameters_get_gradient(ex):
     m = _make(ex, 10, 2, 12, seed=100).train()
     x = _data(101, 6, 10)
     with seeded(102):
-        recon, mu, logvar = _triple(_run(m, "VAE(...)(x)", ("reconstruct x.", "重建 x。"), x), "VAE(...)(x)")
-        loss = _run(ex.vae_loss, "vae_loss(recon, x, mu, logvar)", ("return a differentiable loss.", "返回可微的损失。"),
+        recon, mu, logvar = _triple(_run(m, "VAE(...)(x)", ("reconstruct x", "重建 x"), x), "VAE(...)(x)")
+        loss = _run(ex.vae_loss, "vae_loss(recon, x, mu, logvar)", ("return a differentiable loss", "返回可微的损失"),
                     recon, x, mu, logvar)
     assert_tensor(loss, "vae_loss")
     expect(loss.requires_grad, "The loss carries no gradient.", "损失不带梯度。",
@@ -531,10 +521,10 @@ def test_loss_decreases(ex):
         with seeded(seed + 2):
             for it in range(30):
                 opt.zero_grad()
-                recon, mu, logvar = _triple(_run(m, f"VAE(...)(x) at iteration {it + 1}", ("reconstruct x.", "重建 x。"), x),
+                recon, mu, logvar = _triple(_run(m, f"VAE(...)(x) at iteration {it + 1}", ("reconstruct x", "重建 x"), x),
                                             "VAE(...)(x)")
                 loss = _run(ex.vae_loss, f"vae_loss at iteration {it + 1}",
-                            ("be callable again at every iteration.", "在每次迭代中都能再次调用。"), recon, x, mu, logvar)
+                            ("be callable again at every iteration", "在每次迭代中都能再次调用"), recon, x, mu, logvar)
                 assert_tensor(loss, "vae_loss")
                 loss.backward()
                 opt.step()
@@ -554,23 +544,27 @@ def test_runs_on_accelerator(ex):
     """
     m = _make(ex, 8, 3, 16, seed=110).train()
     x = _data(111, 4, 8)
-    with accelerator() as dev:
-        m.to(dev)
-        xd = x.to(dev)
-        recon, mu, logvar = _triple(_run(m, "VAE(...)(x) on the accelerator", ("sample eps on x's device.",
-                                                                               "在 x 所在的设备上采样 eps。"), xd),
-                                    "VAE(...)(x)")
-        assert_on_device(recon, dev, "recon", likely=("eps created with torch.randn(mu.shape) without device=: use "
-                                                      "torch.randn_like(std).",
-                                                      "eps 用 torch.randn(mu.shape) 创建且没有指定 device=：应使用 torch.randn_like(std)。"))
-        loss = _run(ex.vae_loss, "vae_loss on the accelerator", ("compute the loss on the data's device.",
-                                                                 "在数据所在的设备上计算损失。"), recon, xd, mu, logvar)
-        assert_on_device(loss, dev, "vae_loss")
-        loss.backward()
-        s = _run(m.sample, "sample(5) on the accelerator", ("draw z on the model's device.", "在模型所在的设备上采样 z。"), 5)
-        assert_on_device(s, dev, "sample(5)", likely=("z created with torch.randn(n, latent_dim) without device=: use the "
-                                                      "parameters' device (next(self.parameters()).device).",
-                                                      "z 用 torch.randn(n, latent_dim) 创建且没有指定 device=：应使用参数所在的设备"
-                                                      "（next(self.parameters()).device）。"))
-        s = to_cpu(s)
+    try:
+        with accelerator() as dev:
+            m.to(dev)
+            xd = x.to(dev)
+            recon, mu, logvar = _triple(_run(m, "VAE(...)(x) on the accelerator", ("sample eps on x's device",
+                                                                                   "在 x 所在的设备上采样 eps"), xd),
+                                        "VAE(...)(x)")
+            assert_on_device(recon, dev, "recon", likely=("eps created with torch.randn(mu.shape) without device=: use "
+                                                          "torch.randn_like(std).",
+                                                          "eps 用 torch.randn(mu.shape) 创建且没有指定 device=：应使用 torch.randn_like(std)。"))
+            loss = _run(ex.vae_loss, "vae_loss on the accelerator", ("compute the loss on the data's device",
+                                                                     "在数据所在的设备上计算损失"), recon, xd, mu, logvar)
+            assert_on_device(loss, dev, "vae_loss")
+            loss.backward()
+            s = _run(m.sample, "sample(5) on the accelerator", ("draw z on the model's device", "在模型所在的设备上采样 z"), 5)
+            assert_on_device(s, dev, "sample(5)", likely=("z created with torch.randn(n, latent_dim) without device=: use the "
+                                                          "parameters' device (next(self.parameters()).device).",
+                                                          "z 用 torch.randn(n, latent_dim) 创建且没有指定 device=：应使用参数所在的设备"
+                                                          "（next(self.parameters()).device）。"))
+            s = to_cpu(s)
+    except DeviceMismatchError as e:  # the stand-in's (run_learner lets it through; CUDA's RuntimeError gets DEVICE)
+        fail(f"On the accelerator: {first_line(e)}{learner_line(e)}.", f"在加速设备上：{first_line(e)}{learner_line(e)}。",
+             likely=DEVICE)
     assert_shape(s, (5, 8), "sample(5) on the accelerator")

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, assert_close, assert_shape, assert_tensor, check, expect,
-                             fail, seeded, to_cpu)
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_close, assert_shape, assert_tensor, check,
+                             expect, fail, first_line, learner_line, run_learner, seeded, to_cpu)
 
 PAD_ID, UNK_ID = 0, 1
 
@@ -25,37 +25,37 @@ FILL = ["the", "movie", "film", "was", "really", "plot", "acting", "it", "a", "t
 # ---------------------------------------------------------------------------
 # private helpers
 
-def _where(exc, ex):
-    line, tb = None, exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == getattr(ex, "__file__", None):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f" (line {line} of your file)" if line else ""
+DEVICE = ("the batch not moved to the model's device (next(model.parameters()).device), or a tensor created without "
+          "device=...",
+          "batch 没有移到模型所在的设备（next(model.parameters()).device），或某个张量创建时没有指定 device=...")
+# run_learner's likely mistakes, by a piece of the error text (first match wins)
+KNOWN = [
+    ("kernel size",
+     ("a text shorter than the widest kernel: pad the ids on the right with PAD_ID up to at least max(kernel_sizes) "
+      "(the rule: every real token starts a window).",
+      "文本比最宽的卷积核还短：应在右侧用 PAD_ID 把 id 补到至少 max(kernel_sizes) 长（规则：每个真实词都是一个窗口的起点）。")),
+    ("same device", DEVICE),
+    ("numpy", DEVICE),
+]
+# what a check needs of the learner's code, by the name of the function it calls (a module: its forward)
+NEED = {
+    "build_vocab": ("return a dict token -> id with <pad> = 0, <unk> = 1", "返回 词 -> id 的字典，<pad> = 0、<unk> = 1"),
+    "encode": ("return the text's token ids (UNK_ID for unknown tokens)", "返回文本的词 id（未知词为 UNK_ID）"),
+    "pad_batch": ("pad the id lists on the right with PAD_ID into one (B, T) tensor",
+                  "在右侧用 PAD_ID 把各 id 列表补齐成一个 (B, T) 张量"),
+    "TextCNN": ("build the model", "构建模型"),
+    "forward": ("return logits (B, num_classes) for ids (B, T)", "对 id (B, T) 返回 logits (B, num_classes)"),
+    "fit": ("train with early stopping and return the validation losses of the epochs run",
+            "带早停地训练，并返回已运行各轮的验证损失"),
+    "validation_loss": ("return the mean cross-entropy as a float", "以浮点数返回平均交叉熵"),
+    "predict": ("return class probabilities (N, num_classes)", "返回类别概率 (N, num_classes)"),
+}
 
 
-def _run(ex, what, fn, *args, need=None, **kwargs):
-    """Call learner code; a crash becomes a failure that names what the call needed."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        low = msg.lower()
-        if "kernel size can't be greater than actual input size" in low or "kernel size" in low:
-            likely = ("a text shorter than the widest kernel: pad the ids on the right with PAD_ID up to at least "
-                      "max(kernel_sizes) (the rule: every real token starts a window).",
-                      "文本比最宽的卷积核还短：应在右侧用 PAD_ID 把 id 补到至少 max(kernel_sizes) 长"
-                      "（规则：每个真实词都是一个窗口的起点）。")
-        elif "same device" in low or "numpy" in low:
-            likely = ("the batch not moved to the model's device (next(model.parameters()).device), or a tensor "
-                      "created without device=...", "batch 没有移到模型所在的设备（next(model.parameters()).device），"
-                      "或某个张量创建时没有指定 device=...")
-        else:
-            likely = need or ("see the error; the docstring states every signature.", "请查看报错；文件开头的文档说明了所有签名。")
-        fail(f"{what} raised {type(e).__name__}{_where(e, ex)}: {msg}",
-             f"{what} 抛出 {type(e).__name__}{_where(e, ex)}：{msg}", likely=likely)
+def _run(what, fn, *args, **kwargs):
+    """fn(*args, **kwargs) through run_learner: a crash fails the check saying what fn had to do (NEED, by its name)
+    and the likely mistake (KNOWN)."""
+    return run_learner(what, NEED[getattr(fn, "__name__", "forward")], fn, *args, known=KNOWN, **kwargs)
 
 
 def _ints(seq, what):
@@ -77,7 +77,7 @@ def _ints(seq, what):
 
 def _vocab(ex, texts, min_freq, what=None):
     what = what or f"build_vocab(texts, min_freq={min_freq})"
-    v = _run(ex, what, ex.build_vocab, texts, min_freq=min_freq)
+    v = _run(what, ex.build_vocab, texts, min_freq=min_freq)
     expect(hasattr(v, "items") and hasattr(v, "__getitem__"),
            f"{what} should return a dict token -> id, got {type(v).__name__}.",
            f"{what} 应返回 词 -> id 的字典，实际为 {type(v).__name__}。")
@@ -88,14 +88,14 @@ def _model(ex, V, seed=0, **kw):
     args = dict(num_classes=2, embed_dim=16, num_filters=12, kernel_sizes=(2, 3), dropout=0.0)
     args.update(kw)
     with seeded(seed):
-        m = _run(ex, f"TextCNN({V}, **{args})", ex.TextCNN, V, **args)
+        m = _run(f"TextCNN({V}, **{args})", ex.TextCNN, V, **args)
     expect(isinstance(m, nn.Module), f"TextCNN(...) should be an nn.Module, got {type(m).__name__}.",
            f"TextCNN(...) 应是 nn.Module，实际是 {type(m).__name__}。")
     return m
 
 
-def _logits(ex, m, tokens, what="TextCNN.forward(tokens)"):
-    out = _run(ex, what, m, tokens)
+def _logits(m, tokens, what="TextCNN.forward(tokens)"):
+    out = _run(what, m, tokens)
     assert_tensor(out, what)
     return out
 
@@ -131,8 +131,8 @@ def _corpus(n, seed):
 
 
 def _encode_all(ex, texts, vocab):
-    seqs = [_ints(_run(ex, "encode(text, vocab)", ex.encode, t, vocab), "encode(text, vocab)") for t in texts]
-    batch = _run(ex, "pad_batch(seqs)", ex.pad_batch, seqs)
+    seqs = [_ints(_run("encode(text, vocab)", ex.encode, t, vocab), "encode(text, vocab)") for t in texts]
+    batch = _run("pad_batch(seqs)", ex.pad_batch, seqs)
     assert_tensor(batch, "pad_batch(seqs)")
     return batch.long()
 
@@ -163,7 +163,7 @@ def _fit_data(V, n, seed):
 def _fit(ex, m, script, patience, epochs=20, n=40, batch_size=16):
     train, val = _fit_data(30, n, seed=7), _fit_data(30, 16, seed=8)
     ev = _Scripted(script)
-    hist = _run(ex, "fit(model, train, val, ..., evaluate=callback)", ex.fit, m, train, val, epochs=epochs,
+    hist = _run("fit(model, train, val, ..., evaluate=callback)", ex.fit, m, train, val, epochs=epochs,
                 patience=patience, lr=1e-2, batch_size=batch_size, evaluate=ev)
     return ev, hist
 
@@ -212,14 +212,14 @@ def test_encode_and_pad(ex):
     zh: encode 把未知词映射为 <unk> 并转小写；pad_batch 在右侧用 0 填充，得到 int64 的 (B, T)。
     """
     v = {"<pad>": PAD_ID, "<unk>": UNK_ID, "the": 2, "sat": 3, "cat": 4, "a": 5}  # a vocabulary made here
-    got = _ints(_run(ex, "encode('The zebra SAT', vocab)", ex.encode, "The zebra SAT", v), "encode('The zebra SAT', vocab)")
+    got = _ints(_run("encode('The zebra SAT', vocab)", ex.encode, "The zebra SAT", v), "encode('The zebra SAT', vocab)")
     want = [v["the"], UNK_ID, v["sat"]]
     expect(got == want, f"encode('The zebra SAT', vocab) should be {want} ('zebra' unknown -> {UNK_ID}); got {got}.",
            f"encode('The zebra SAT', vocab) 应为 {want}（未知词 'zebra' -> {UNK_ID}）；实际为 {got}。",
            likely=("unknown tokens dropped or mapped to PAD_ID, or encode not lowercasing (use tokenize).",
                    "未知词被丢掉或映射成了 PAD_ID，或者 encode 没有转小写（应使用 tokenize）。"))
     seqs = [[5, 6, 7], [8], [9, 10]]
-    b = _run(ex, "pad_batch([[5, 6, 7], [8], [9, 10]])", ex.pad_batch, seqs)
+    b = _run("pad_batch([[5, 6, 7], [8], [9, 10]])", ex.pad_batch, seqs)
     assert_tensor(b, "pad_batch(...)")
     expect(b.dtype == torch.int64, f"pad_batch should return int64 (LongTensor) ids, got {b.dtype}.",
            f"pad_batch 应返回 int64（LongTensor）的 id，实际为 {b.dtype}。", likely=("torch.zeros(...) without dtype=torch.long.",
@@ -251,7 +251,7 @@ def test_logits_shape(ex):
                                                  (30, 5, 6, 4, (3, 4), 1, 2)]):
         m = _model(ex, V, seed=i, num_classes=C, embed_dim=E, num_filters=Fn, kernel_sizes=ks)
         m.eval()
-        out = _logits(ex, m, _rand_tokens(V, [T] * B, seed=i), f"TextCNN(kernel_sizes={ks}) on tokens ({B}, {T})")
+        out = _logits(m, _rand_tokens(V, [T] * B, seed=i), f"TextCNN(kernel_sizes={ks}) on tokens ({B}, {T})")
         assert_shape(out, (B, C), f"logits of TextCNN(num_classes={C}) on tokens ({B}, {T})")
         ws = _conv_widths(m)
         expect(ws == sorted(ks), f"TextCNN(kernel_sizes={ks}) should hold one convolution per width, "
@@ -282,7 +282,7 @@ def test_padding_idx(ex):
     expect(emb.weight[PAD_ID].abs().max().item() == 0, "the embedding's <pad> row (row 0) should be all zeros.",
            "嵌入层的 <pad> 行（第 0 行）应全为零。", likely=("the embedding re-initialised after construction.", "构造后又重新初始化了嵌入层。"))
     m.train()
-    _logits(ex, m, _rand_tokens(25, [4, 2, 3], seed=3)).sum().backward()
+    _logits(m, _rand_tokens(25, [4, 2, 3], seed=3)).sum().backward()
     g = emb.weight.grad
     expect(g is not None and g[PAD_ID].abs().max().item() == 0, "the <pad> row of the embedding got a gradient.",
            "嵌入层的 <pad> 行得到了梯度。", likely=likely)
@@ -302,11 +302,11 @@ def test_pooling_padding_invariance(ex):
     m.eval()
     tokens = _rand_tokens(V, lengths, seed=11)
     with torch.no_grad():
-        batch = _logits(ex, m, tokens)
-        more = _logits(ex, m, F.pad(tokens, (0, 5), value=PAD_ID))
+        batch = _logits(m, tokens)
+        more = _logits(m, F.pad(tokens, (0, 5), value=PAD_ID))
         assert_shape(batch, (len(lengths), 2), "logits")
         for b, L in enumerate(lengths):
-            alone = _logits(ex, m, tokens[b:b + 1, :L], f"TextCNN on one text of {L} token(s)")
+            alone = _logits(m, tokens[b:b + 1, :L], f"TextCNN on one text of {L} token(s)")
             for other, how in ((batch[b], f"padded to T={max(lengths)} in a batch"),
                                (more[b], f"padded to T={max(lengths) + 5}")):
                 diff = (other - alone[0]).abs().max().item()
@@ -335,7 +335,7 @@ def test_validation_loss(ex):
     m = _model(ex, 30, seed=20, dropout=0.5)
     tokens, labels = _fit_data(30, 24, seed=20)
     m.train()
-    got = _run(ex, "validation_loss(model, tokens, labels)", ex.validation_loss, m, tokens, labels)
+    got = _run("validation_loss(model, tokens, labels)", ex.validation_loss, m, tokens, labels)
     if isinstance(got, torch.Tensor):
         expect(got.grad_fn is None and not got.requires_grad, "validation_loss returned a tensor attached to the graph.",
                "validation_loss 返回了连着计算图的张量。", likely=("no torch.no_grad(), and no .item().", "没有 torch.no_grad()，也没有 .item()。"))
@@ -468,10 +468,10 @@ def _accuracy_run(ex, seed):
     with seeded(seed):
         m = _model(ex, len(vocab), seed=seed, embed_dim=a["dim"], num_filters=a["dim"], kernel_sizes=(2, 3),
                    dropout=0.2)
-        _run(ex, f"fit(model, train, val, epochs={a['epochs']}, patience=3)", ex.fit, m, (X[tr], labels[tr]),
+        _run(f"fit(model, train, val, epochs={a['epochs']}, patience=3)", ex.fit, m, (X[tr], labels[tr]),
              (X[va], labels[va]), epochs=a["epochs"], patience=3, lr=a["lr"], batch_size=a["batch_size"])
     test_texts, test_labels, negated = _corpus(300, seed=77)
-    probs = to_cpu(_run(ex, "predict(model, vocab, texts)", ex.predict, m, vocab, test_texts))
+    probs = to_cpu(_run("predict(model, vocab, texts)", ex.predict, m, vocab, test_texts))
     assert_shape(probs, (300, 2), "predict(model, vocab, 300 texts)")
     right = (probs.argmax(1) == test_labels).tolist()
     neg = [r for r, n in zip(right, negated) if n]
@@ -510,7 +510,7 @@ def test_predict(ex):
     vocab = {w: i for i, w in enumerate(["<pad>", "<unk>"] + "not good at all great the plot was dull and".split())}
     m = _model(ex, len(vocab), seed=60, num_classes=3, kernel_sizes=(2, 4), dropout=0.5)
     m.train()
-    p = _run(ex, "predict(model, vocab, texts)", ex.predict, m, vocab, texts)
+    p = _run("predict(model, vocab, texts)", ex.predict, m, vocab, texts)
     assert_shape(p, (4, 3), "predict(model, vocab, 4 texts) with 3 classes")
     expect(not p.requires_grad and p.grad_fn is None, "predict returned a tensor attached to the autograd graph.",
            "predict 返回了连着自动求导计算图的张量。", likely=("no torch.no_grad() (or torch.inference_mode()).",
@@ -538,19 +538,23 @@ def test_runs_on_accelerator(ex):
     vocab = {w: i for i, w in enumerate(["<pad>", "<unk>"] + "not bad a great film dull the".split())}
     m = _model(ex, len(vocab), seed=70, kernel_sizes=(2, 3))
     m.eval()
-    ref = to_cpu(_run(ex, "predict", ex.predict, m, vocab, texts))
+    ref = to_cpu(_run("predict", ex.predict, m, vocab, texts))
     tokens, labels = _fit_data(len(vocab), 8, seed=70)
-    ref_loss = float(_run(ex, "validation_loss", ex.validation_loss, m, tokens, labels))
-    with accelerator() as dev:
-        m.to(dev)
-        p = _run(ex, "predict(...) with the model on the accelerator", ex.predict, m, vocab, texts)
-        p = to_cpu(p)
-        vl = _run(ex, "validation_loss(...) with the model on the accelerator", ex.validation_loss, m, tokens, labels)
-        vl = float(vl.item() if isinstance(vl, torch.Tensor) else vl)
-        _run(ex, "fit(...) with the model on the accelerator (train/val on the CPU)", ex.fit, m, (tokens, labels),
-             (tokens, labels), epochs=1, patience=1, lr=1e-2, batch_size=4)
-        onto = [n for n, q in m.named_parameters() if q.device.type == "cpu"]
-        expect(not onto, f"after fit, parameters {onto} are on the CPU.", f"fit 之后参数 {onto} 跑到了 CPU 上。")
+    ref_loss = float(_run("validation_loss", ex.validation_loss, m, tokens, labels))
+    try:
+        with accelerator() as dev:
+            m.to(dev)
+            p = _run("predict(...) with the model on the accelerator", ex.predict, m, vocab, texts)
+            p = to_cpu(p)
+            vl = _run("validation_loss(...) with the model on the accelerator", ex.validation_loss, m, tokens, labels)
+            vl = float(vl.item() if isinstance(vl, torch.Tensor) else vl)
+            _run("fit(...) with the model on the accelerator (train/val on the CPU)", ex.fit, m, (tokens, labels),
+                 (tokens, labels), epochs=1, patience=1, lr=1e-2, batch_size=4)
+            onto = [n for n, q in m.named_parameters() if q.device.type == "cpu"]
+            expect(not onto, f"after fit, parameters {onto} are on the CPU.", f"fit 之后参数 {onto} 跑到了 CPU 上。")
+    except DeviceMismatchError as e:  # the stand-in's (run_learner lets it through; CUDA's RuntimeError gets DEVICE)
+        fail(f"On the accelerator: {first_line(e)}{learner_line(e)}.", f"在加速设备上：{first_line(e)}{learner_line(e)}。",
+             likely=DEVICE)
     assert_close(p, ref, "predict on the accelerator vs. the CPU")
     expect(math.isclose(vl, ref_loss, rel_tol=1e-4, abs_tol=1e-5),
            f"validation_loss on the accelerator is {vl:.6g}, on the CPU {ref_loss:.6g}.",

@@ -6,38 +6,20 @@ failure there) against the textbook loop; the learning check trains the learner'
 learner's fit on a synthetic task that is solvable: "which colour channel holds the bright square
 (or none)", the square anywhere in the image.
 """
-import copy
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
-                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
+                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, first_line,
+                             learner_line, missing_import, run_learner, seeded, to_cpu)
 
 CIFAR = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 OTHER = ((0.3, 0.6, 0.45), (0.5, 0.2, 0.3))
 
 # ---------------------------------------------------------------------------
 # private helpers
-
-_IMPORTS = {"nn": "from torch import nn", "F": "import torch.nn.functional as F", "torch": "import torch",
-            "optim": "from torch import optim", "v2": "from torchvision.transforms import v2",
-            "transforms": "from torchvision import transforms", "DataLoader": "from torch.utils.data import DataLoader"}
-
-
-def _where(tb):
-    """' (at file:line in function)' for the learner's innermost frame in a traceback, else ''."""
-    files = {getattr(m, "__file__", None) for k, m in list(sys.modules.items()) if k.startswith("ptquiz_learner_")}
-    found = ""
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename in files:
-            found = f" (at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name})"
-        tb = tb.tb_next
-    return found
 
 
 SIZE_LIKELY = ("the flattened size depends on the input size: put nn.AdaptiveAvgPool2d (e.g. output 1x1) before the "
@@ -48,38 +30,50 @@ SIZE_LIKELY = ("the flattened size depends on the input size: put nn.AdaptiveAvg
 DEVICE_TEXT = "Expected all tensors to be on the same device"
 
 
-def _call(what, fn, *args, likely=None, device_likely=None, **kwargs):
-    """Call learner code; a crash becomes a message in the learner's terms (what this call needed)."""
+NEED = {"make_transforms": ("return the pair (train_transform, eval_transform) of v2 pipelines",
+                            "返回 (train_transform, eval_transform) 两个 v2 管道"),
+        "transform": ("map a uint8 image (3, size, size) to a normalised float32 image of the same size",
+                      "把 uint8 图像 (3, size, size) 变成同样大小、归一化后的 float32 图像"),
+        "SmallCNN": ("build the model", "构建模型"),
+        "model": ("map (B, C, H, W) images of any size to logits (B, num_classes)",
+                  "把任意尺寸的图像 (B, C, H, W) 映射为 logits (B, num_classes)"),
+        "train_one_epoch": ("run one training epoch over the loader and return the mean batch loss",
+                            "在 loader 上训练一个 epoch 并返回各 batch 损失的平均值"),
+        "evaluate": ("return the accuracy over the loader (correct / samples)", "返回整个 loader 上的准确率（正确数 / 样本数）"),
+        "fit": ("train for the given epochs with Adam and return the per-epoch mean losses",
+                "用 Adam 训练给定的 epoch 数，并返回每个 epoch 的平均损失")}
+
+
+def _known(device=None):
+    """run_learner's likely mistake: the import a NameError asks for, a CUDA device mismatch (`device`, on the
+    accelerator), a classifier sized for one input size."""
+    def likely(e):
+        text = first_line(e)
+        if isinstance(e, NameError):
+            return missing_import(e)
+        if device is not None and DEVICE_TEXT in text:
+            return device
+        if "mat1 and mat2 shapes cannot be multiplied" in text:
+            return SIZE_LIKELY
+        return None
+    return likely
+
+
+def _run(what, fn, call, *args, device=None):
+    """call(*args) through run_learner, with what the learner's `fn` must do and its likely mistakes. `device`: the
+    likely mistake behind a device mismatch, CUDA's RuntimeError or the stand-in's DeviceMismatchError (which
+    run_learner lets through)."""
     try:
-        return fn(*args, **kwargs)
-    except (NotImplementedError, CheckFailed):
-        raise
+        return run_learner(what, NEED[fn], call, *args, known=_known(device))
     except DeviceMismatchError as e:
-        if device_likely is None:
+        if device is None:
             raise
-        fail(f"{what}: device mismatch{_where(e.__traceback__)}: {e}", f"{what}：设备不一致{_where(e.__traceback__)}：{e}",
-             likely=device_likely)
-    except NameError as e:
-        name = getattr(e, "name", None) or str(e)
-        fix = _IMPORTS.get(name)
-        fail(f"{what} raised NameError: name {name!r} is not defined{_where(e.__traceback__)}."
-             + (f" Your file uses `{name}` without importing it." if fix else ""),
-             f"{what} 抛出 NameError：名字 {name!r} 未定义。" + (f"你的文件使用了 `{name}` 却没有导入它。" if fix else ""),
-             likely=(f"a missing import: add `{fix}` at the top of the file.", f"缺少导入：在文件开头加上 `{fix}`。")
-             if fix else ("a name used before it is defined (a typo, or a variable from another function).",
-                          "使用了未定义的名字（拼写错误，或用了另一个函数里的变量）。"))
-    except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
-        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        loc = _where(e.__traceback__)
-        if device_likely is not None and DEVICE_TEXT in text:
-            likely = device_likely
-        elif "mat1 and mat2 shapes cannot be multiplied" in text:
-            likely = SIZE_LIKELY
-        fail(f"{what} raised {type(e).__name__}{loc}: {text}", f"{what} 抛出 {type(e).__name__}{loc}：{text}", likely=likely)
+        fail(f"{what}: device mismatch{learner_line(e)}: {first_line(e)}",
+             f"{what}：设备不一致{learner_line(e)}：{first_line(e)}", likely=device)
 
 
 def _transforms(ex, mean, std, size):
-    got = _call(f"make_transforms(mean={mean}, std={std}, size={size})", ex.make_transforms, mean, std, size)
+    got = _run(f"make_transforms(mean={mean}, std={std}, size={size})", "make_transforms", ex.make_transforms, mean, std, size)
     expect(isinstance(got, (tuple, list)) and len(got) == 2 and all(callable(t) for t in got),
            f"make_transforms should return a pair (train_transform, eval_transform) of callables; got {type(got).__name__}.",
            f"make_transforms 应返回 (train_transform, eval_transform) 两个可调用对象；实际为 {type(got).__name__}。")
@@ -99,7 +93,7 @@ def _formula(img, mean, std):
 
 
 def _apply(tf, img, what):
-    out = _call(what, tf, img.clone())
+    out = _run(what, "transform", tf, img.clone())
     assert_tensor(out, what, likely=("the pipeline returns a PIL image or a tv_tensors wrapper of the wrong kind: end it "
                                      "with v2.ToDtype(torch.float32, scale=True) and v2.Normalize(mean, std).",
                                      "管道返回了 PIL 图像或其他类型：应以 v2.ToDtype(torch.float32, scale=True) 和 "
@@ -270,12 +264,12 @@ def test_model_any_input_size(ex):
     """
     for (cin, k), (b, h, w) in (((3, 5), (2, 28, 28)), ((3, 5), (3, 40, 36)), ((1, 4), (2, 32, 32)), ((3, 10), (1, 64, 48))):
         with seeded(cin + k):
-            m = _call(f"SmallCNN({cin}, {k})", ex.SmallCNN, cin, k)
+            m = _run(f"SmallCNN({cin}, {k})", "SmallCNN", ex.SmallCNN, cin, k)
         expect(isinstance(m, nn.Module), f"SmallCNN(...) should be an nn.Module, got {type(m).__name__}.",
                f"SmallCNN(...) 应是 nn.Module，实际是 {type(m).__name__}。")
         with seeded(b + h), torch.no_grad():
             x = torch.randn(b, cin, h, w)
-            y = _call(f"SmallCNN({cin}, {k}) on input {tuple(x.shape)}", m.eval(), x, likely=SIZE_LIKELY)
+            y = _run(f"SmallCNN({cin}, {k}) on input {tuple(x.shape)}", "model", m.eval(), x)
         assert_shape(y, (b, k), f"SmallCNN({cin}, {k}) on input {tuple(x.shape)}", likely=SIZE_LIKELY)
 
 
@@ -285,13 +279,13 @@ def test_model_uses_batchnorm(ex):
     zh: SmallCNN 含有 BatchNorm2d 层，并在 forward 中使用：训练模式下前向一次会更新它们的运行统计量。
     """
     with seeded(0):
-        m = _call("SmallCNN(3, 4)", ex.SmallCNN, 3, 4)
+        m = _run("SmallCNN(3, 4)", "SmallCNN", ex.SmallCNN, 3, 4)
     bns = [n for n, mod in m.named_modules() if isinstance(mod, nn.BatchNorm2d)]
     expect(bns, "SmallCNN(3, 4) has no nn.BatchNorm2d layer; the task asks for convolutions with BatchNorm.",
            "SmallCNN(3, 4) 没有 nn.BatchNorm2d 层；题目要求卷积后接 BatchNorm。")
     before = _bn_state(m)
     with seeded(1), torch.no_grad():
-        _call("SmallCNN(3, 4) in train mode", m.train(), torch.randn(4, 3, 28, 28))
+        _run("SmallCNN(3, 4) in train mode", "model", m.train(), torch.randn(4, 3, 28, 28))
     moved = [n for n in bns if not torch.equal(before[f"{n}.running_mean"], m.get_submodule(n).running_mean)]
     expect(moved, f"A train-mode forward pass left the running statistics of {bns} unchanged: the BatchNorm layers are "
            "created but not used in forward.",
@@ -304,9 +298,9 @@ def test_model_every_parameter_gets_gradient(ex):
     zh: 训练模式下 loss.backward() 之后，SmallCNN 的每个参数都有非零梯度。
     """
     with seeded(2):
-        m = _call("SmallCNN(3, 6)", ex.SmallCNN, 3, 6)
+        m = _run("SmallCNN(3, 6)", "SmallCNN", ex.SmallCNN, 3, 6)
         x, y = torch.randn(6, 3, 30, 30), torch.randint(0, 6, (6,))
-    out = _call("SmallCNN(3, 6) on input (6, 3, 30, 30)", m.train(), x)
+    out = _run("SmallCNN(3, 6) on input (6, 3, 30, 30)", "model", m.train(), x)
     assert_shape(out, (6, 6), "SmallCNN(3, 6) on input (6, 3, 30, 30)")
     F.cross_entropy(out, y).backward()
     assert_all_params_get_grad(m, "SmallCNN(3, 6)")
@@ -332,7 +326,8 @@ def test_train_one_epoch_matches_loop(ex):
         sizes.append(len(yb))
     m.eval()
     bn_before = _bn_state(m)
-    got = _call("train_one_epoch(model, loader, optimizer, 'cpu')", ex.train_one_epoch, m, loader, opt, torch.device("cpu"))
+    got = _run("train_one_epoch(model, loader, optimizer, 'cpu')", "train_one_epoch",
+               ex.train_one_epoch, m, loader, opt, torch.device("cpu"))
     expect(m.training, "After train_one_epoch the model should be in training mode; it is in eval mode.",
            "train_one_epoch 之后模型应处于训练模式；实际处于 eval 模式。",
            likely=("model.train() missing at the start of train_one_epoch: after evaluate() the model stays in eval "
@@ -374,7 +369,7 @@ def test_evaluate_accuracy(ex):
         y[0] = pred[0]
         loader = DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=False)
         want = (pred == y).float().mean().item()
-        got = _number(_call(f"evaluate(model, loader, 'cpu') ({n} samples, batch size {bs})", ex.evaluate, m, loader,
+        got = _number(_run(f"evaluate(model, loader, 'cpu') ({n} samples, batch size {bs})", "evaluate", ex.evaluate, m, loader,
                             torch.device("cpu")), "evaluate's return value")
         per_batch = sum((pred[i:i + bs] == y[i:i + bs]).float().mean().item() for i in range(0, n, bs)) / -(-n // bs)
         likely = None
@@ -406,7 +401,7 @@ def test_evaluate_has_no_side_effects(ex):
     hook = m[0].register_forward_pre_hook(lambda mod, inp: grad_on.append(torch.is_grad_enabled()))
     m.train()
     try:
-        got = _call("evaluate(model, loader, 'cpu')", ex.evaluate, m, loader, torch.device("cpu"))
+        got = _run("evaluate(model, loader, 'cpu')", "evaluate", ex.evaluate, m, loader, torch.device("cpu"))
     finally:
         hook.remove()
     changed = [k for k, v in _bn_state(m).items() if not torch.equal(v, before[k])]
@@ -439,9 +434,9 @@ def test_fit_learns_synthetic_task(ex):
     accs = []
     for seed in (0, 1, 2):
         with seeded(seed):
-            m = _call("SmallCNN(3, 4)", ex.SmallCNN, 3, 4)
+            m = _run("SmallCNN(3, 4)", "SmallCNN", ex.SmallCNN, 3, 4)
             loader = DataLoader(TensorDataset(xt, yt), batch_size=16, shuffle=True)
-            hist = _call("fit(model, loader, epochs=3, lr=0.01, device='cpu')", ex.fit, m, loader, 3, 1e-2, cpu)
+            hist = _run("fit(model, loader, epochs=3, lr=0.01, device='cpu')", "fit", ex.fit, m, loader, 3, 1e-2, cpu)
         expect(isinstance(hist, (list, tuple)) and len(hist) == 3,
                f"fit(..., epochs=3, ...) should return the 3 per-epoch mean losses; got {type(hist).__name__}"
                + (f" of length {len(hist)}" if isinstance(hist, (list, tuple)) else "") + ".",
@@ -470,23 +465,24 @@ def test_runs_on_accelerator(ex):
     loader, _, _ = _loader(8, 4, seed=12)
     m_cpu, m_dev = _net(9), _net(9)
     opt = torch.optim.SGD(m_cpu.parameters(), lr=0.1)
-    _call("train_one_epoch on the CPU", ex.train_one_epoch, m_cpu, loader, opt, torch.device("cpu"))
-    acc_cpu = _number(_call("evaluate on the CPU", ex.evaluate, m_cpu, loader, torch.device("cpu")), "evaluate")
+    _run("train_one_epoch on the CPU", "train_one_epoch", ex.train_one_epoch, m_cpu, loader, opt, torch.device("cpu"))
+    acc_cpu = _number(_run("evaluate on the CPU", "evaluate", ex.evaluate, m_cpu, loader, torch.device("cpu")), "evaluate")
     likely = ("the batch not moved inside the loop: images, labels = images.to(device), labels.to(device) (the loader "
               "yields CPU tensors).", "没有在循环里移动 batch：images, labels = images.to(device), labels.to(device)"
               "（loader 产出的是 CPU 张量）。")
     with accelerator() as dev:
         m_dev.to(dev)
         opt = torch.optim.SGD(m_dev.parameters(), lr=0.1)
-        _call("train_one_epoch on the accelerator", ex.train_one_epoch, m_dev, loader, opt, dev, device_likely=likely)
-        acc_dev = _number(_call("evaluate on the accelerator", ex.evaluate, m_dev, loader, dev, device_likely=likely),
+        _run("train_one_epoch on the accelerator", "train_one_epoch", ex.train_one_epoch, m_dev, loader, opt, dev,
+             device=likely)
+        acc_dev = _number(_run("evaluate on the accelerator", "evaluate", ex.evaluate, m_dev, loader, dev, device=likely),
                           "evaluate")
         w = to_cpu(m_dev[0].weight)
         with seeded(13):
-            m = _call("SmallCNN(3, 3)", ex.SmallCNN, 3, 3)
+            m = _run("SmallCNN(3, 3)", "SmallCNN", ex.SmallCNN, 3, 3)
         big, _, _ = _loader(4, 2, seed=14, hw=28)
-        _call("fit(model, loader, 1, 0.01, device) on the accelerator (28x28 images)", ex.fit, m, big, 1, 1e-2, dev,
-              device_likely=likely)
+        _run("fit(model, loader, 1, 0.01, device) on the accelerator (28x28 images)", "fit", ex.fit, m, big, 1, 1e-2, dev,
+             device=likely)
         p = next(m.parameters())
         assert_on_device(p, dev, "SmallCNN's parameters after fit(..., device)",
                          likely=("fit does not move the model: call model.to(device) before building the optimizer.",

@@ -216,6 +216,24 @@ def learner_line(exc: BaseException) -> str:
     return f" (line {where[1]} of your file, in {where[2]})" if where else ""
 
 
+# The usual import line for names a learner's file often forgets (NameError -> what to add).
+IMPORT_LINES = {"torch": "import torch", "nn": "from torch import nn", "F": "import torch.nn.functional as F",
+                "optim": "from torch import optim", "np": "import numpy as np", "math": "import math",
+                "models": "from torchvision import models", "v2": "from torchvision.transforms import v2",
+                "transforms": "from torchvision import transforms",
+                "DataLoader": "from torch.utils.data import DataLoader"}
+
+
+def missing_import(e: BaseException, imports: dict | None = None):
+    """The likely mistake behind NameError ``e``: the import line to add (``imports``: name -> line, default
+    :data:`IMPORT_LINES`), else a typo. For ``run_learner(..., known=...)``."""
+    fix = (IMPORT_LINES if imports is None else imports).get(getattr(e, "name", None))
+    if fix:
+        return f"a missing import: add `{fix}` at the top of the file.", f"缺少导入：在文件开头加上 `{fix}`。"
+    return ("a name used before it is defined (a typo, or a variable from another function).",
+            "使用了未定义的名字（拼写错误，或用了另一个函数里的变量）。")
+
+
 def run_learner(what: str, need, fn, *args, known=(), **kwargs):
     """``fn(*args, **kwargs)``; a crash in the learner's code fails the check saying what the check needed.
 
