@@ -10,7 +10,6 @@ text, the grader, its metadata, the engine, the torch version) matches what is o
 everything else is graded here.
 """
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -97,12 +96,6 @@ def wrong(tmp_path_factory):
 @pytest.fixture(scope="module")
 def alt(tmp_path_factory):
     return _graded_fixtures(tmp_path_factory, "alt", ALT)
-
-
-def teardown_module():
-    if SAVED:
-        print(f"\n[test_grading] reused {len(REUSED)} result(s) saved by `pt-quiz validate --results`",
-              file=sys.stderr)
 
 
 def _failures(e):
