@@ -205,8 +205,12 @@ def assert_learns_over_seeds(run, seeds=(0, 1, 2), what: str = "training", k: in
 # calling the learner's code
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's text, cut at a word boundary (with an ellipsis) past ``limit``."""
     text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else ""
+    line = text.splitlines()[0] if text else ""
+    if len(line) > limit:
+        line = line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:(") + " …"
+    return line
 
 
 def learner_line(exc: BaseException) -> str:

@@ -104,3 +104,6 @@ def test_run_learner_words_a_crash_in_the_learners_terms():
         with pytest.raises(type(exc)):
             run_learner("f", ("x", "x"), raiser)
     assert run_learner("f", ("x", "x"), lambda a, b=0: a + b, 1, b=2) == 3
+    from ptquiz.gradelib import first_line
+    long = first_line(RuntimeError("a very long error " * 40))
+    assert long.endswith("error …") and len(long) <= 302          # cut at a word, never mid-word
