@@ -86,7 +86,8 @@ class TransformerSeq2Seq(nn.Module):
 
     @torch.no_grad()
     def greedy_decode(self, src: torch.Tensor, max_len: int) -> torch.Tensor:
-        """src (B, S) -> generated tokens (B, L), L <= max_len; pad_id after each sequence's EOS."""
+        """src (B, S) -> the generated tokens (B, L), L <= max_len, without the leading BOS; pad_id after each
+        sequence's EOS."""
         # TODO: encode once; ys = a (B, 1) BOS column on src's device; each step decode ys, argmax of the
         # TODO: last position, pad_id where finished, append; stop when every sequence has produced EOS
         raise NotImplementedError("TODO: write this part")

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_greedy_decode, assert_shape,
-                             assert_tensor, check, copy_task_batch, expect, fail, favour_eos, lacks_batch_first,
-                             log_probs, padded_ids, passes_over_seeds, prefix_change, run_learner, seeded,
+                             assert_tensor, check, copy_task_batch, expect, fail, favour_eos, greedy_mismatch,
+                             lacks_batch_first, log_probs, padded_ids, passes_over_seeds, prefix_change, run_learner, seeded,
                              seq2seq_on_device, shift_right_ids)
 
 
@@ -405,6 +405,20 @@ def test_greedy_decode(ex):
               "not all fed back to the decoder, or BOS missing in front.",
               "下一个 token 取自错误的位置（应取最后一个位置的分数 [:, -1]），没有把目前为止的所有 token 都送回解码器，"
               "或前面缺少 BOS。")
+    try:  # the PyTorch translation tutorial returns ys, BOS column included: name that, not a wrong argmax
+        with torch.no_grad():
+            out = m.greedy_decode(src, 7)
+        lead_bos = (torch.is_tensor(out) and out.dim() == 2 and out.shape[1] >= 2 and not out.is_floating_point()
+                    and bool((out[:, 0] == BOS).all()))
+        bad = lead_bos and greedy_mismatch(lambda s, y: _forward(m, s, y), src, out[:, 1:].long().cpu(), 7,
+                                           BOS, EOS, PAD)
+        bos_only = lead_bos and (bad is None or bad[0] == "early_stop")  # BOS + max_len - 1 tokens: L <= max_len
+    except Exception:  # a crash is reported (with its likely cause) by assert_greedy_decode below
+        bos_only = False
+    expect(not bos_only, "greedy_decode's output starts with the BOS column; after it the tokens are the right greedy "
+           "ones. Return the generated tokens only (B, L), without the BOS you started from.",
+           "greedy_decode 的输出以 BOS 列开头；其后的 token 是正确的贪心结果。应只返回生成的 token (B, L)，"
+           "不包括起始的 BOS。", likely=("returning ys instead of ys[:, 1:].", "返回了 ys 而不是 ys[:, 1:]。"))
     assert_greedy_decode(m, lambda s, y: _forward(m, s, y), src, 7, BOS, EOS, PAD,
                          known=lambda e: BATCH_FIRST if lacks_batch_first(m) else None, likely={"argmax": argmax})
 
