@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_learns, assert_on_device,
-                             assert_shape, check, expect, fail, seeded, to_cpu)
+                             assert_shape, check, expect, fail, pretend_pretrained, seeded, to_cpu)
 
 BLOCKS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 EARLY = BLOCKS[:-1]
@@ -23,19 +23,7 @@ def _pretrained():
     """(template resnet18 with pretrained-like weights, reference feature extractor = it without fc)."""
     if "rn" not in _CACHE:
         with seeded(0):
-            rn = resnet18(weights=None)
-            bns = [mod for mod in rn.modules() if isinstance(mod, nn.BatchNorm2d)]
-            with torch.no_grad():
-                for bn in bns:
-                    bn.weight.uniform_(0.5, 1.5)
-                    bn.bias.normal_(0.0, 0.1)
-                    bn.momentum = None  # cumulative average: running stats = the data's statistics
-                rn.train()
-                for _ in range(3):
-                    rn(torch.randn(8, 3, 32, 32) * 1.3 + 0.2)
-            for bn in bns:
-                bn.momentum = 0.1
-            rn.eval()
+            rn = pretend_pretrained(resnet18(weights=None), passes=3)
         ref = copy.deepcopy(rn)
         ref.fc = nn.Identity()
         ref.requires_grad_(False)

@@ -15,7 +15,7 @@ from torchvision.models import (MobileNet_V3_Small_Weights, ResNet18_Weights, Re
                                 resnet18)
 
 from ptquiz.gradelib import (accelerator, assert_close, assert_on_device, assert_shape, assert_tensor, check, expect,
-                             fail, first_line, missing_import, run_learner, seeded, to_cpu)
+                             fail, first_line, missing_import, pretend_pretrained, run_learner, seeded, to_cpu)
 
 _CACHE = {}
 ARCHS = ("resnet18", "mobilenet_v3_small")
@@ -95,19 +95,8 @@ def _pretrained(arch):
     """A torchvision model with pretrained-like weights and BatchNorm statistics (cached; copy before use)."""
     if arch not in _CACHE:
         with seeded(ARCHS.index(arch)):
-            m = resnet18(weights=None) if arch == "resnet18" else mobilenet_v3_small(weights=None)
-            bns = [mod for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
-            with torch.no_grad():
-                for bn in bns:
-                    bn.weight.uniform_(0.5, 1.5)
-                    bn.bias.normal_(0.0, 0.1)
-                    bn.momentum = None  # cumulative average: running stats = the data's statistics
-                m.train()
-                for _ in range(2):
-                    m(torch.randn(8, 3, 32, 32) * 1.3 + 0.2)
-            for bn in bns:
-                bn.momentum = 0.1
-            m.eval()
+            m = pretend_pretrained(resnet18(weights=None) if arch == "resnet18" else mobilenet_v3_small(weights=None),
+                                   passes=2)
         ref = _copy(m)
         _set_head(arch, ref, nn.Identity())
         ref.requires_grad_(False)

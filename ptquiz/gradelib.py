@@ -622,6 +622,30 @@ GREEDY_LIKELY = {
 
 
 # ---------------------------------------------------------------------------
+# "pretrained" models made in the grader (nothing is downloaded)
+
+def pretend_pretrained(model: nn.Module, passes: int = 3, batch=(8, 3, 32, 32)) -> nn.Module:
+    """Give a freshly built CNN pretrained-like BatchNorm layers, in place, and return it in eval mode.
+
+    Perturbs every BatchNorm's affine weights (so they are not the 1/0 defaults) and sets its running
+    statistics to those of ``passes`` random batches (cumulative average), so that a model left in train mode
+    visibly moves them. Seed the caller (``with seeded(s):``) around building the model and this call.
+    """
+    bns = [mod for mod in model.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for bn in bns:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0.0, 0.1)
+            bn.momentum = None  # cumulative average: running stats = the data's statistics
+        model.train()
+        for _ in range(passes):
+            model(torch.randn(*batch) * 1.3 + 0.2)
+    for bn in bns:
+        bn.momentum = 0.1
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------
 # devices and randomness
 
 @contextlib.contextmanager
