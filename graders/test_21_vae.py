@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal, kl_divergence as torch_kl
 
-from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
-                             assert_learns_over_seeds, assert_on_device, assert_shape, assert_tensor, check, expect,
-                             fail, first_line, learner_line, run_learner, seeded, to_cpu)
+from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_learns_over_seeds,
+                             assert_on_device, assert_shape, assert_tensor, check, device_mismatch_explained, expect,
+                             fail, run_learner, seeded, to_cpu)
 
 NO_SIGMOID = ("decode returns raw scores (logits) but vae_loss applies BCE on probabilities (nn.BCELoss / "
               "F.binary_cross_entropy): the seed's missing sigmoid. End decode with torch.sigmoid, or keep the logits "
@@ -544,7 +544,7 @@ def test_runs_on_accelerator(ex):
     """
     m = _make(ex, 8, 3, 16, seed=110).train()
     x = _data(111, 4, 8)
-    try:
+    with device_mismatch_explained(DEVICE):
         with accelerator() as dev:
             m.to(dev)
             xd = x.to(dev)
@@ -564,7 +564,4 @@ def test_runs_on_accelerator(ex):
                                                           "z 用 torch.randn(n, latent_dim) 创建且没有指定 device=：应使用参数所在的设备"
                                                           "（next(self.parameters()).device）。"))
             s = to_cpu(s)
-    except DeviceMismatchError as e:  # the stand-in's (run_learner lets it through; CUDA's RuntimeError gets DEVICE)
-        fail(f"On the accelerator: {first_line(e)}{learner_line(e)}.", f"在加速设备上：{first_line(e)}{learner_line(e)}。",
-             likely=DEVICE)
     assert_shape(s, (5, 8), "sample(5) on the accelerator")

@@ -262,6 +262,17 @@ def run_learner(what: str, need, fn, *args, known=(), **kwargs):
              f"{what} 抛出了 {type(e).__name__}：{msg}{learner_line(e)}。本项检查需要它{nz}。", likely=likely)
 
 
+@contextlib.contextmanager
+def device_mismatch_explained(likely):
+    """A device check's block: a mismatch on the shadow device (which :func:`run_learner` lets through) fails
+    with its text, the learner's line and ``likely`` (what to move or create on the device)."""
+    try:
+        yield
+    except DeviceMismatchError as e:
+        fail(f"On the accelerator: {first_line(e)}{learner_line(e)}.", f"在加速设备上：{first_line(e)}{learner_line(e)}。",
+             likely=likely)
+
+
 # ---------------------------------------------------------------------------
 # built-ins that are off limits ("write it yourself")
 
