@@ -238,6 +238,14 @@ def missing_import(e: BaseException, imports: dict | None = None):
             "使用了未定义的名字（拼写错误，或用了另一个函数里的变量）。")
 
 
+def _likely_from(known, exc):
+    """run_learner's ``known`` applied to ``exc``: a function's answer, or the first matching substring's pair."""
+    if callable(known):
+        return known(exc)
+    msg = first_line(exc).lower()
+    return next((lk for sub, lk in known if sub.lower() in msg), None)
+
+
 def run_learner(what: str, need, fn, *args, known=(), **kwargs):
     """``fn(*args, **kwargs)``; a crash in the learner's code fails the check saying what the check needed.
 
@@ -253,10 +261,7 @@ def run_learner(what: str, need, fn, *args, known=(), **kwargs):
         raise
     except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
         msg = first_line(e)
-        if callable(known):
-            likely = known(e)
-        else:
-            likely = next((lk for sub, lk in known if sub.lower() in msg.lower()), None)
+        likely = _likely_from(known, e)
         ne, nz = need
         fail(f"{what} raised {type(e).__name__}: {msg}{learner_line(e)}. This check needs it to {ne}.",
              f"{what} 抛出了 {type(e).__name__}：{msg}{learner_line(e)}。本项检查需要它{nz}。", likely=likely)
@@ -560,11 +565,7 @@ def run_packed(what, need, fn, *args, known=(), lengths_likely=PACK_LENGTHS_LIKE
             raise
 
     def likely(e):
-        if pack_lengths_on_device(e):
-            return lengths_likely
-        if callable(known):
-            return known(e)
-        return next((lk for sub, lk in known if sub.lower() in first_line(e).lower()), None)
+        return lengths_likely if pack_lengths_on_device(e) else _likely_from(known, e)
 
     return run_learner(what, need, call, *args, known=likely, **kwargs)
 

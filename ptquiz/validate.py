@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -165,7 +166,9 @@ def message_found(result, want: str) -> bool:
     return any(want in (((c.message or {}).get("en")) or "").lower() for c in result.checks if not c.passed)
 
 
+@functools.lru_cache(maxsize=None)
 def _engine_digest() -> str:
+    """Digest of the engine's files and the torch version (read once per process: fingerprint() runs per file)."""
     h = hashlib.sha256()
     for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
