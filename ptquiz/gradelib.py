@@ -150,6 +150,50 @@ def assert_close(actual, expected, what: str = "output", atol: float = 1e-5, rto
              f"实际 {a[idx].item():.6g}）。", likely)
 
 
+def _kind(v) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"a {v.dtype} tensor of shape {tuple(v.shape)}"
+    return type(v).__name__
+
+
+def as_int(v, what: str, likely=None) -> int:
+    """The integer the learner returned, however it is spelled, as a Python int.
+
+    Accepted: a Python int, a numpy integer (``np.prod(p.size())`` gives one), any object with
+    ``__index__``, and a 0-dim or 1-element integer tensor. Refused (failing the check): bool, floats
+    (even 3.0: ``/`` where ``//`` was meant) and float tensors, with a message saying what came back.
+    """
+    if isinstance(v, torch.Tensor):
+        if v.numel() == 1 and not v.dtype.is_floating_point and not v.dtype.is_complex and v.dtype != torch.bool:
+            return int(v.detach().reshape(()).cpu())
+    elif not isinstance(v, bool) and not type(v).__name__.startswith("bool"):
+        try:
+            import operator
+            return operator.index(v)
+        except TypeError:
+            pass
+    fail(f"{what} should be an integer, got {_kind(v)} ({v!r:.60}).",
+         f"{what} 应为整数，实际是 {_kind(v)}（{v!r:.60}）。", likely)
+
+
+def as_number(v, what: str, likely=None) -> float:
+    """A real number the learner returned (Python or numpy scalar, 0-dim or 1-element tensor) as a float.
+
+    Refused: bool, None, strings, and tensors holding more than one value (said with their shape).
+    """
+    if isinstance(v, torch.Tensor):
+        if v.numel() == 1 and v.dtype != torch.bool and not v.dtype.is_complex:
+            return float(v.detach().reshape(()).cpu())
+    elif not isinstance(v, (bool, str, bytes)) and v is not None and not type(v).__name__.startswith("bool"):
+        import numbers
+        if isinstance(v, numbers.Real) or (hasattr(v, "item") and getattr(v, "ndim", 1) == 0):
+            try:
+                return float(v)
+            except (TypeError, ValueError):
+                pass
+    fail(f"{what} should be a number, got {_kind(v)}.", f"{what} 应为一个数，实际是 {_kind(v)}。", likely)
+
+
 def assert_all_params_get_grad(module: torch.nn.Module, what: str = "model", likely=None):
     params = list(module.named_parameters())
     expect(params, f"{what} has no parameters: layers must be attributes (nn.Module or nn.Parameter) to be registered.",

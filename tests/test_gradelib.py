@@ -107,3 +107,19 @@ def test_run_learner_words_a_crash_in_the_learners_terms():
     from ptquiz.gradelib import first_line
     long = first_line(RuntimeError("a very long error " * 40))
     assert long.endswith(" …") and len(long) <= 302 and long[:-2].split()[-1] in {"a", "very", "long", "error"}
+
+
+def test_as_int_accepts_every_spelling_of_an_integer_and_refuses_bool_and_float():
+    import numpy as np
+
+    from ptquiz.gradelib import as_int, as_number
+    for v in (3, np.int64(3), np.intc(3), torch.tensor(3), torch.tensor([3], dtype=torch.int32)):
+        assert as_int(v, "count") == 3 and type(as_int(v, "count")) is int
+    for v in (True, np.bool_(True), 3.0, torch.tensor(3.0), torch.tensor([1, 2]), None, "3"):
+        with pytest.raises(CheckFailed, match="count should be an integer"):
+            as_int(v, "count")
+    for v in (2.5, np.float32(2.5), torch.tensor(2.5), torch.tensor([2.5])):
+        assert as_number(v, "loss") == 2.5
+    for v in (True, None, "2.5", torch.ones(2)):
+        with pytest.raises(CheckFailed, match="loss should be a number"):
+            as_number(v, "loss")
