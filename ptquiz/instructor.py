@@ -103,13 +103,27 @@ def new(c, slug, number, into):
 @click.option("--results", "results_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also save every grading result, fingerprinted, to this JSON file (the kit's tests reuse "
                    "results whose fingerprint still matches: set PT_QUIZ_VALIDATE_RESULTS to the file).")
+@click.option("--mutants", is_flag=True,
+              help="Mutation-test the graders instead: plant plausible one-line bugs in each reference (dropped "
+                   "dim=/batch_first=/.detach()/zero_grad(), relu<->tanh, +<->-, off-by-one, ...), grade them and "
+                   "list those that still get full marks. Record a survivor that changes nothing in "
+                   "tests/mutants/NN_slug.toml ([[equivalent]] mutant = \"<key as printed>\", why = \"...\").")
+@click.option("--sample", type=int, default=None,
+              help="With --mutants: grade only this many mutants per exercise (a fixed, repeatable sample spread "
+                   "over the operators; default: all).")
+@click.option("--mutants-report", "mutants_report", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="With --mutants: also write every graded mutant and its outcome to this JSON file.")
 @click.pass_obj
-def validate_cmd(c, numbers, budget, no_repeat, jobs, results_path):
+def validate_cmd(c, numbers, budget, no_repeat, jobs, results_path, mutants, sample, mutants_report):
     """Check exercises before students see them (default: all). One line per finding; exit 0 only when none."""
     from ptquiz.validate import catalog_findings, validate
 
     cat = c.catalog  # prints catalog warnings
     exs = _select(c, numbers)
+    if sample is not None and not mutants:
+        _die("--sample only applies with --mutants (e.g. pt-quiz validate --mutants --sample 5)")
+    if mutants:
+        _mutants(cat, exs, sample, jobs, mutants_report)
     pre = catalog_findings(cat.errors) if not numbers else []
     rep = validate(exs, cat.root, budget=budget, repeat=not no_repeat, jobs=jobs,
                    progress=lambda m: click.echo(m, err=True), results_path=results_path)
@@ -124,6 +138,56 @@ def validate_cmd(c, numbers, budget, no_repeat, jobs, results_path):
     click.echo(f"\n{len(exs) - len(bad & {e.name for e in exs})}/{len(exs)} exercise(s) valid, "
                f"{len(findings)} finding(s)" + (f" in {n_bad} exercise(s)" if findings else ""))
     sys.exit(1 if findings else 0)
+
+
+def _mutants(cat, exs, sample, jobs, report_path):
+    from ptquiz import mutants as mt
+
+    if sample is not None and sample < 1:
+        _die(f"--sample must be 1 or more, got {sample}")
+    try:
+        got = mt.run(exs, cat.root, per_exercise=sample, jobs=jobs, progress=lambda m: click.echo(m, err=True))
+    except ValueError as e:  # a malformed tests/mutants/*.toml
+        _die(str(e))
+    bad = 0
+    rows = []
+    for em in got:
+        graded = len(em.graded)
+        eq = [m for m in em.survivors if m.key in em.equivalent]
+        rate = em.kill_rate
+        line = (f"{em.name}: {em.generated} mutant(s), {graded} graded, {em.killed} killed, {len(eq)} equivalent, "
+                f"{len(em.unexplained)} survivor(s)" + (f", {len(em.errors)} not graded" if em.errors else "")
+                + (f"; kill rate {rate:.0%}" if rate is not None else ""))
+        unexplained = em.unexplained
+        click.secho(("ok   " if not unexplained and not em.errors else "FAIL ") + line,
+                    fg="green" if not unexplained and not em.errors else "red")
+        for m in unexplained:
+            bad += 1
+            click.echo(f"     survivor {mt.diff_line(m)}\n       key: {m.key}")
+        for m, err in em.errors:
+            bad += 1
+            click.echo(f"     not graded {mt.diff_line(m)}: {err[:200]}")
+        if sample is None:
+            for k in em.stale:
+                click.secho(f"     note: tests/mutants/{em.name}.toml lists a mutant no longer generated "
+                            f"(remove it): {k}", fg="yellow")
+        rows.append({"exercise": em.name, "generated": em.generated, "graded": graded, "killed": em.killed,
+                     "equivalent": len(eq), "survivors": len(unexplained), "kill_rate": rate,
+                     "mutants": [{"key": m.key, "op": m.op, "line": m.line,
+                                  "outcome": ("error" if isinstance(r, str) else
+                                              "equivalent" if r.score == r.max_score and m.key in em.equivalent else
+                                              "survived" if r.score == r.max_score else "killed"),
+                                  "score": None if isinstance(r, str) else r.score,
+                                  "max_score": None if isinstance(r, str) else r.max_score}
+                                 for m, r in em.graded]})
+    total = sum(len(em.graded) for em in got)
+    killed = sum(em.killed for em in got)
+    click.echo(f"\n{killed}/{total} mutant(s) killed, {bad} survivor(s) or ungraded mutant(s) to review"
+               + ("" if not bad else ": add a check and a tests/wrong/ fixture for each real bug, or record it as "
+                  "equivalent (with why) in tests/mutants/NN_slug.toml"))
+    if report_path:
+        Path(report_path).write_text(json.dumps({"format_version": 1, "exercises": rows}, indent=1), encoding="utf-8")
+    sys.exit(1 if bad else 0)
 
 
 # ---------------------------------------------------------------------------
