@@ -141,8 +141,11 @@ def pytest_args(graders: list[Path], results: Path, target: Path | None, check_t
 
 def run_pytest(graders: list[Path], target: Path | None = None, workers: int | None = None,
                check_timeout: float | None = None, deadline: float | None = None,
-               cwd: Path | None = None) -> list[dict]:
-    """Run the graders in a child pytest under xdist; return the report records."""
+               cwd: Path | None = None, env: dict | None = None) -> list[dict]:
+    """Run the graders in a child pytest under xdist; return the report records.
+
+    ``env``: variables added to the child's environment (the gradebook points PYTHONPATH at a
+    pristine copy of the engine)."""
     check_timeout = check_timeout or check_timeout_default()
     workers = workers or worker_count(len(graders))
     with tempfile.TemporaryDirectory(prefix="ptquiz-") as tmp:
@@ -156,7 +159,7 @@ def run_pytest(graders: list[Path], target: Path | None = None, workers: int | N
             # a safety net only: per-check timeouts stop hangs long before this
             deadline = 600 + 2 * check_timeout * 10 * max(1, len(graders)) / workers
         with open(log, "w") as out:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(cmd, cwd=cwd, env={**child_env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 code = proc.wait(timeout=deadline)

@@ -353,11 +353,69 @@ def test_gradebook(pack, tmp_path):
     import csv
     rows = {r["student"]: r for r in csv.DictReader(out.open())}
     assert list(rows) == ["alice", "bob", "carol"]
-    assert set(rows["alice"]) == {"student", "01_custom_module", "total", "max", "tamper", "errors"}
-    assert rows["alice"]["01_custom_module"] == "10" and rows["alice"]["total"] == "10"
+    assert set(rows["alice"]) == {"student", "01_custom_module", "total", "max", "tamper", "flags", "errors"}
+    assert rows["alice"]["01_custom_module"] == rows["alice"]["max"] == rows["alice"]["total"] != "0"
     assert rows["alice"]["tamper"].startswith("yes") and "conftest.py" in rows["alice"]["tamper"]
     assert rows["bob"]["total"] == "0" and rows["bob"]["errors"] and rows["bob"]["tamper"] == ""
     assert rows["carol"]["total"] == "0" and rows["carol"]["errors"]
+
+
+ATTACK_KIT = """
+import sys
+from pathlib import Path
+from torch import nn
+KIT = Path({kit!r})
+# rewrite the instructor's grader so that everyone graded after gets full marks, and destroy solutions/
+(KIT / "graders" / "test_01_custom_module.py").write_text(
+    "from ptquiz.gradelib import check\\n@check(points=10, category='correctness')\\ndef test_ok(ex):\\n    pass\\n")
+(KIT / "solutions" / "01_custom_module.py").unlink()
+Path("graders").mkdir(exist_ok=True)  # relative paths land in a scratch folder, not the kit
+Path("graders", "test_01_custom_module.py").write_text("pass")
+
+
+class MyModule(nn.Module):
+    def __init__(self, in_features=10, out_features=5):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        return self.linear(x)
+"""
+
+ATTACK_COPY = """
+import sys
+from pathlib import Path
+# rewrite the very grader file this submission is being graded with (found through sys.modules)
+for name, mod in list(sys.modules.items()):
+    f = getattr(mod, "__file__", None) or ""
+    if f.endswith("test_01_custom_module.py"):
+        Path(f).write_text("# gone\\n")
+raise SystemExit(0)
+"""
+
+
+def test_gradebook_grades_each_student_against_a_pristine_copy_and_restores_the_kit(pack, tmp_path):
+    """A submission that rewrites the instructor's grader and deletes solutions/ changes nobody else's score:
+    the kit is restored from memory and the row says so; one that rewrites its own copy gets its scores withheld."""
+    grader = pack / "graders" / "test_01_custom_module.py"
+    solution = pack / "solutions" / "01_custom_module.py"
+    before = {grader: grader.read_bytes(), solution: solution.read_bytes()}
+    subs = tmp_path / "class"
+    for name, body in (("a_mallory", ATTACK_KIT.format(kit=str(pack))), ("b_bob", None), ("c_trent", ATTACK_COPY)):
+        (subs / name).mkdir(parents=True)
+        text = body if body is not None else (pack / "exercises" / "01_custom_module.py").read_text()
+        (subs / name / "01_custom_module.py").write_text(text)
+    out = tmp_path / "grades.csv"
+    res = run("gradebook", *sorted(subs.iterdir()), "-e", "1", "--jobs", "1", "-o", out)
+    assert res.exit_code == 0, res.output
+    import csv
+    rows = {r["student"]: r for r in csv.DictReader(out.open())}
+    assert {f: f.read_bytes() for f in before} == before  # the instructor's kit is as it was
+    assert "the instructor's kit changed" in rows["a_mallory"]["flags"] and "solutions/01_custom_module.py" in \
+        rows["a_mallory"]["flags"]
+    assert rows["b_bob"]["total"] == "0" and not rows["b_bob"]["flags"]  # the stub, graded by the real grader
+    assert rows["c_trent"]["total"] == "0" and "scores withheld" in rows["c_trent"]["flags"]
+    assert not (pack / "graders" / "graders").exists()
 
 
 def test_classroom_export_of_the_whole_kit_has_no_solution_text(tmp_path, monkeypatch):
