@@ -25,7 +25,11 @@ from .stubs import pristine_stub, solution_lines
 MANIFEST = "pt-quiz-manifest.json"
 TORCH_CPU = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
 # files that change how pytest or Python runs the graders when a student adds them
-SUSPECT_ROOT_FILES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "sitecustomize.py", "usercustomize.py")
+SUSPECT_ROOT_FILES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "setup.py", "sitecustomize.py",
+                      "usercustomize.py")
+# modules the grading imports: a file or folder of that name beside the learner's files could shadow them
+SHADOWED = ("torch", "torchvision", "numpy", "pytest", "_pytest", "pytest_timeout", "xdist", "execnet", "pluggy",
+            "ptquiz", "cli", "click", "jinja2")
 
 
 class ExportError(Exception):
@@ -48,16 +52,19 @@ def _skip(p: Path) -> bool:
 
 
 def protected_files(root: Path) -> list[str]:
-    """Relative paths (posix) of every file the manifest covers under ROOT."""
+    """Relative paths (posix) of every file the manifest covers under ROOT: the graders, the engine, the
+    workflows that run them, every Python file and packaging file at the top (cli.py, a shadowing
+    pytest_timeout.py, setup.py, ...)."""
     out = []
-    for sub in ("graders", "ptquiz"):
+    for sub in ("graders", "ptquiz", ".github"):
         d = root / sub
         if d.is_dir():
             out += [p.relative_to(root).as_posix() for p in sorted(d.rglob("*")) if p.is_file() and not _skip(p)]
-    for name in ("cli.py", "pyproject.toml"):
-        if (root / name).is_file():
-            out.append(name)
-    return out
+    if root.is_dir():
+        out += [p.name for p in sorted(root.iterdir())
+                if p.is_file() and (p.suffix in (".py", ".pth", ".toml", ".cfg", ".ini") or p.name == "setup.py")
+                and p.name != MANIFEST]
+    return sorted(set(out))
 
 
 def make_manifest(root: Path) -> dict:
@@ -106,6 +113,12 @@ def check_tamper(root: Path, manifest: Path | dict | None = None) -> dict | None
             p = d / name
             if p.is_file():
                 added.append(p.relative_to(root).as_posix())
+    for name in SHADOWED:
+        for d in (root, root / "exercises"):
+            for p in (d / f"{name}.py", d / name):
+                rel = p.relative_to(root).as_posix()
+                if p.exists() and rel not in want and not any(k.startswith(rel + "/") for k in want):
+                    added.append(rel)
     added = sorted(set(added))
     return {"tampered": bool(changed or missing or added), "changed": changed, "missing": missing,
             "added": added, "manifest": src}

@@ -163,18 +163,25 @@ def gradescope_results(result: GradeResult, lang: str = "en", tamper: dict | Non
                           "output": _check_message(c, lang), "visibility": visibility})
     lines = [f"{e.number:02d} {text(e.title, lang)}: {e.score}/{e.max_score} ({e.status})" for e in result.exercises]
     lines.append(f"Total: {result.score}/{result.max_score}")
-    warn = tamper_line(tamper)
+    warn = withheld_reason(result, tamper)
+    score = result.score
     if warn:
-        lines.insert(0, warn)
-    return {"score": result.score, "execution_time": round(result.seconds, 2), "output": "\n".join(lines),
+        lines.insert(0, warn + " " + WITHHELD)
+        score = 0
+        for t in tests:
+            t["score"] = 0
+    return {"score": score, "execution_time": round(result.seconds, 2), "output": "\n".join(lines),
             "tests": tests}
 
 
 # ---------------------------------------------------------------------------
 # GitHub Classroom (autograding-grading-reporter)
 
-def classroom_result(result: GradeResult, lang: str = "en", exercises: dict | None = None) -> dict:
-    """The payload a runner step publishes as its ``result`` output (before base64)."""
+def classroom_result(result: GradeResult, lang: str = "en", exercises: dict | None = None,
+                     tamper: dict | None = None) -> dict:
+    """The payload a runner step publishes as its ``result`` output (before base64).
+
+    A tampered repository or a flagged result scores 0 with status ``error`` and says why (WITHHELD)."""
     src = _Sources(exercises)
     tests = []
     for e in result.exercises:
@@ -193,6 +200,13 @@ def classroom_result(result: GradeResult, lang: str = "en", exercises: dict | No
         status = "error"
     else:
         status = "pass" if result.max_score > 0 and result.score == result.max_score else "fail"
+    warn = withheld_reason(result, tamper)
+    if warn:
+        for t in tests:
+            t["score"] = 0
+        tests.insert(0, {"name": "integrity", "status": "error", "score": 0, "message": f"{warn} {WITHHELD}",
+                         "test_code": "", "filename": "", "line_no": 0, "duration": 0})
+        status = "error"
     return {"version": 1, "status": status, "max_score": int(result.max_score), "tests": tests}
 
 
@@ -229,6 +243,23 @@ def tamper_line(tamper: dict | None) -> str | None:
     return "WARNING: the graders or the engine differ from the assignment's manifest (" + "; ".join(parts) + ")"
 
 
+WITHHELD = ("Score withheld: points only count from the assignment's own graders and engine, unchanged. Restore "
+            "them (git checkout -- graders ptquiz cli.py pyproject.toml .github, and delete the added files), "
+            "then push again; your instructor can also re-grade with `pt-quiz gradebook`.")
+
+
+def withheld_reason(result: GradeResult, tamper: dict | None) -> str | None:
+    """Why the score must not count (a tamper report, or integrity flags on any exercise), None when it may."""
+    parts = []
+    warn = tamper_line(tamper)
+    if warn:
+        parts.append(warn)
+    for e in result.exercises:
+        for f in getattr(e, "flags", None) or []:
+            parts.append(f"{e.name}: " + (f.get("en") if isinstance(f, dict) else str(f)))
+    return " ".join(parts) or None
+
+
 def write_outputs(result: GradeResult, lang: str, exercises: dict | None = None, *, junit=None, gradescope=None,
                   exercism=None, classroom=False, tamper=None, echo=print):
     """Write every requested format (called by `pt-quiz grade`)."""
@@ -240,7 +271,7 @@ def write_outputs(result: GradeResult, lang: str, exercises: dict | None = None,
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(make() + ("" if path == junit else "\n"), encoding="utf-8")
     if classroom:
-        emit_classroom(classroom_result(result, lang, exercises), echo=echo)
+        emit_classroom(classroom_result(result, lang, exercises, tamper), echo=echo)
 
 
 def error_result(exercises, message: str) -> GradeResult:

@@ -132,6 +132,9 @@ def _tamper_text(sub: Path, trusted: dict) -> str:
     rep = check_tamper(sub, trusted)
     if rep:  # graders of exercises not being graded (a bigger export) are not evidence of anything
         rep["added"] = [a for a in rep["added"] if not OTHER_EXERCISE.match(a)]
+        if not any(k.startswith(".github/") for k in trusted.get("files", {})):
+            # a manifest computed here (not the export's own) cannot know the workflow the export wrote
+            rep["added"] = [a for a in rep["added"] if not a.startswith(".github/")]
         rep["tampered"] = bool(rep["changed"] or rep["missing"] or rep["added"])
     if not rep or not rep["tampered"]:
         return "no"

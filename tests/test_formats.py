@@ -158,7 +158,7 @@ def graded(pack, tmp_path, monkeypatch):
 
 def test_real_grade_every_format_agrees(graded):
     doc, out, gh = graded
-    assert 0 < doc["score"] < doc["max_score"] == 10
+    assert 0 < doc["score"] < doc["max_score"]
     assert doc["tamper"]["tampered"] and doc["tamper"]["changed"] == ["graders/test_02_custom_module_2.py"]
     checks = doc["exercises"][0]["checks"]
     # JUnit
@@ -169,8 +169,10 @@ def test_real_grade_every_format_agrees(graded):
         sum(not c["passed"] for c in checks)
     # Gradescope
     gs = json.loads((out / "gs.json").read_text())
-    assert gs["score"] == doc["score"] and sum(t["score"] for t in gs["tests"]) == doc["score"]
-    assert "WARNING" in gs["output"]
+    # a tampered repository's score is withheld where it counts (Gradescope, Classroom), saying why
+    assert gs["score"] == 0 and sum(t["score"] for t in gs["tests"]) == 0
+    assert "WARNING" in gs["output"] and "Score withheld" in gs["output"]
+    assert [t["status"] == "passed" for t in gs["tests"]] == [c["passed"] for c in checks]
     # Exercism
     ex = json.loads((out / "ex.json").read_text())
     assert ex["version"] == 3 and ex["status"] == "fail"
@@ -179,6 +181,26 @@ def test_real_grade_every_format_agrees(graded):
     lines = [ln for ln in gh.read_text().splitlines() if ln.startswith("result=")]
     assert len(lines) == 1
     cr = formats.decode_classroom(lines[0][len("result="):])
-    assert cr["version"] == 1 and cr["status"] == "fail" and cr["max_score"] == doc["max_score"]
+    assert cr["version"] == 1 and cr["status"] == "error" and cr["max_score"] == doc["max_score"]
     assert all(type(t["score"]) is int for t in cr["tests"])
-    assert sum(t["score"] for t in cr["tests"]) == doc["score"]
+    assert sum(t["score"] for t in cr["tests"]) == 0
+    assert cr["tests"][0]["name"] == "integrity" and "test_02_custom_module_2.py" in cr["tests"][0]["message"]
+    assert [t["status"] == "pass" for t in cr["tests"][1:]] == [c["passed"] for c in checks]
+
+
+def test_a_flagged_result_or_a_tamper_report_withholds_the_score_in_classroom_and_gradescope():
+    def result(flags):
+        c = CheckResult("test_a", {"en": "a", "zh": "a"}, "shape", 3, True, 3)
+        e = ExerciseResult(1, "demo", {"en": "Demo", "zh": "演示"}, 3, 3, "passed", [c])
+        if flags:
+            e.flags = [{"en": "ptquiz.gradelib.fail was replaced by the learner's code", "zh": "…", "kind": "tamper"}]
+        return GradeResult([e], 1.0)
+    clean = formats.classroom_result(result(False))
+    assert clean["status"] == "pass" and sum(t["score"] for t in clean["tests"]) == 3
+    assert formats.gradescope_results(result(False))["score"] == 3
+    for r, tamper in ((result(True), None), (result(False), {"tampered": True, "changed": ["graders/x.py"]})):
+        cr = formats.classroom_result(r, tamper=tamper)
+        assert cr["status"] == "error" and sum(t["score"] for t in cr["tests"]) == 0
+        assert "Score withheld" in cr["tests"][0]["message"]
+        gs = formats.gradescope_results(r, tamper=tamper)
+        assert gs["score"] == 0 and "Score withheld" in gs["output"]

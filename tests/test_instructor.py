@@ -250,7 +250,7 @@ def test_classroom_export(pack, tmp_path):
                           "EX-02_RESULTS": "${{ steps.ex-02.outputs.result }}"}
 
     legacy = json.loads((dest / ".github/classroom/autograding.json").read_text())
-    assert [t["points"] for t in legacy["tests"]] == [10, 10]
+    assert [t["points"] for t in legacy["tests"]] == [ex.max_score() for ex in Catalog(pack)]
     for t in legacy["tests"]:
         assert set(t) == {"name", "setup", "run", "input", "output", "comparison", "timeout", "points"}
         assert isinstance(t["timeout"], int)
@@ -276,6 +276,17 @@ def test_classroom_export(pack, tmp_path):
     t = check_tamper(dest)
     assert t["tampered"] and t["changed"] == ["graders/test_01_custom_module.py"]
     assert t["added"] == ["conftest.py"] and t["missing"] == ["ptquiz/report.py"]
+    # every file that changes grading is covered: a plugin shadowed from the top folder, a packaging file,
+    # the workflow, a module shadowed beside the learner's files
+    (dest / "conftest.py").unlink()
+    (dest / "pytest_timeout.py").write_text("def pytest_configure(config): pass\n")
+    (dest / "setup.py").write_text("")
+    (dest / "exercises" / "torch.py").write_text("")
+    wf = next((dest / ".github" / "workflows").glob("*.yml"))
+    wf.write_text(wf.read_text() + "\n# echo result=full-marks\n")
+    t = check_tamper(dest)
+    assert t["added"] == ["exercises/torch.py", "pytest_timeout.py", "setup.py"], t
+    assert wf.relative_to(dest).as_posix() in t["changed"]
 
     # never overwrites a non-empty folder unless --force
     res = run("classroom", "export", dest)
