@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (BuiltinUsed, DeviceMismatchError, accelerator, assert_close, assert_on_device,
-                             assert_shape, check, expect, fail, forbid, seeded, to_cpu)
+from ptquiz.gradelib import (BuiltinUsed, accelerator, assert_close, assert_on_device, assert_shape, check, expect,
+                             fail, first_line, forbid, missing_import, run_learner, seeded, to_cpu)
 
 Cfg = namedtuple("Cfg", "n c h w k stride padding")
 
@@ -68,25 +68,42 @@ _PATCHES += [(cls, "forward", "nn." + cls.__name__) for cls in (nn.MaxPool2d, nn
                                                                  nn.AdaptiveAvgPool2d, nn.LPPool2d)]
 
 
+WINDOWS_LIKELY = ("the output size and the windows disagree: stride/padding not used consistently, or channels mixed "
+                  "up when reshaping F.unfold's (N, C*kH*kW, L) result.",
+                  "输出尺寸与窗口数不一致：stride/padding 没有一致地使用，或在 reshape F.unfold 的 (N, C*kH*kW, L) 结果时混淆了通道。")
+
+
+def _crash_likely(e):
+    """The likely mistake behind a crash in the learner's pooling, from what the error says."""
+    text = first_line(e)
+    if isinstance(e, NameError):
+        return missing_import(e)
+    if isinstance(e, TypeError) and "NoneType" in text:
+        return ("stride=None not handled: it means stride = kernel_size (e.g. stride = kernel_size if stride is None "
+                "else stride), before turning it into an (h, w) pair.",
+                "没有处理 stride=None：它表示 stride = kernel_size（例如 stride = kernel_size if stride is None else "
+                "stride），然后再转成 (h, w) 二元组。")
+    if isinstance(e, TypeError) and ("tuple" in text or "int" in text):
+        return ("kernel_size, stride and padding may each be an int or an (h, w) pair: turn every one of them into a "
+                "pair (the stub's _pair) before using it.",
+                "kernel_size、stride 和 padding 都可能是 int 或 (h, w) 二元组：使用前先把它们都转成二元组（桩代码中的 _pair）。")
+    if isinstance(e, RuntimeError) and any(k in text for k in ("shape", "size", "dimension")):
+        return WINDOWS_LIKELY
+    return None
+
+
 def _learner(ex, what, fn, *args, **kwargs):
-    """Call the learner's code with built-in pooling banned; turn crashes into a clear message."""
+    """Call the learner's code with built-in pooling banned; a crash says what the check needed."""
     try:
         with forbid(ex, _PATCHES, pattern="(?i)pool"):
-            return fn(*args, **kwargs)
+            return run_learner(what, ("return the pooled (N, C, H_out, W_out) tensor", "返回池化后的 (N, C, H_out, W_out) 张量"),
+                               fn, *args, known=_crash_likely, **kwargs)
     except BuiltinUsed as e:
         fail(f"{what} called the built-in pooling ({e.name}); this exercise asks you to write it yourself "
              "with F.unfold (or Tensor.unfold) and max/mean over each window.",
              f"{what} 调用了内置池化（{e.name}）；本题要求用 F.unfold（或 Tensor.unfold）加上对每个窗口取 max/mean 自己实现。",
              likely=("calling nn.MaxPool2d / nn.AvgPool2d / F.max_pool2d, as the seed's answer does, instead of implementing it.",
                      "像原题答案那样直接调用 nn.MaxPool2d / nn.AvgPool2d / F.max_pool2d，而不是自己实现。"))
-    except (NotImplementedError, DeviceMismatchError):
-        raise
-    except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
-        text = (str(e).strip().splitlines() or [""])[0][:300]
-        fail(f"{what} raised {type(e).__name__}: {text}", f"{what} 抛出 {type(e).__name__}：{text}",
-             likely=("the output size and the windows disagree: stride/padding not used consistently, or channels "
-                     "mixed up when reshaping F.unfold's (N, C*kH*kW, L) result.",
-                     "输出尺寸与窗口数不一致：stride/padding 没有一致地使用，或在 reshape F.unfold 的 (N, C*kH*kW, L) 结果时混淆了通道。"))
 
 
 def _shape_likely(c, got, want):

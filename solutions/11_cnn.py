@@ -14,7 +14,8 @@ Spatial sizes follow ``out = floor((in + 2 * padding - kernel) / stride) + 1``: 
 convolution without padding takes 28 to 26, and 2x2 max-pooling takes 26 to 13 (not 14).
 Flatten per sample (``x.flatten(1)`` or ``x.view(x.size(0), -1)``), never with
 ``view(-1, N)``, which silently regroups samples when N is wrong. In eval mode, each
-sample's output must depend on that sample only.
+sample's output must depend on that sample only. Create every layer in ``__init__`` and return raw
+logits: nothing after the last Linear (``log_softmax(dim=1)`` is also accepted).
 """
 import torch
 from torch import nn
