@@ -120,11 +120,6 @@ class Ctx:
         click.secho("  " + t("restore_with", self.lang), fg="yellow", err=True)
 
 
-def backup_file(root: Path, path: Path) -> Path:
-    """Copy a learner's file to .pt-quiz/backups/ before anything overwrites it (see ptquiz.safeio.backup)."""
-    return backup(root, path)
-
-
 def die(msg: str, code: int = 2):
     click.secho(f"Error: {msg}", fg="red", err=True)
     sys.exit(code)
@@ -289,7 +284,6 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
     target_dir = Path(target).resolve() if target else None
     # the learner's files, before the code being graded runs (it runs elsewhere, but could reach them)
     mine = {ex.exercise_path: ex.number for ex in cat}
-    mine.update({ex.learner_path(target_dir): ex.number for ex in exs} if target_dir else {})
     snap = c.snapshot(mine, "pt-quiz grade " + " ".join(str(ex.number) for ex in exs))
     try:
         result = run_grade(exs, target=target_dir, workers=workers, cwd=cat.root)
