@@ -5,15 +5,15 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from ptquiz.catalog import Catalog, CatalogError, text
 from ptquiz.i18n import LANGS, detect_lang, t
+from ptquiz.safeio import DATA_DIR, KitFileError, backup, data_dir_is_a_file, not_a_regular_file, write_file
 from ptquiz.state import State
 
 
@@ -52,22 +52,72 @@ class Ctx:
             die(t("no_exercise", self.lang, n=n, valid=valid))
 
     def rel(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        try:  # not resolve(): a link must be named as the link, not as what it points to
+            return str(path.absolute().relative_to(Path.cwd().resolve()))
         except ValueError:
             return str(path)
 
+    def warn(self, msg: str) -> None:
+        click.secho(f"warning: {msg}", fg="yellow", err=True)
 
-def backup_file(root: Path, path: Path) -> Path:
-    """Copy a learner's file to .pt-quiz/backups/ before anything overwrites it."""
-    backups = root / ".pt-quiz" / "backups"
-    backups.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup, n = backups / f"{path.stem}.{stamp}.py", 1
-    while backup.exists():
-        backup, n = backups / f"{path.stem}.{stamp}-{n}.py", n + 1
-    shutil.copy2(path, backup)
-    return backup
+    def fail(self, err: KitFileError, code: int = 2):
+        die(text(err.msg, self.lang), code)
+
+    def save_state(self) -> None:
+        """Record progress; a folder that cannot be written is a warning (what was shown stays shown)."""
+        try:
+            self.state.save()
+        except KitFileError as e:
+            self.warn(t("not_saved", self.lang, why=text(e.msg, self.lang)))
+
+    def usable(self, path: Path) -> None:
+        """Stop with what to do when `path` cannot hold an answer (a folder, a pipe, ...)."""
+        bad = not_a_regular_file(path)
+        if bad:
+            self.fail(bad)
+
+    def replace_file(self, path: Path, content: str) -> Path | None:
+        """Write `content` to a learner's file: what was there (for a link: what it points to) is backed up
+        first; a link is replaced, never written through. Returns the backup, if any."""
+        root = self.catalog.root
+        self.usable(path)
+        link = os.readlink(path) if path.is_symlink() else None
+        try:
+            saved = backup(root, path) if path.exists() else None
+            write_file(path, content, root)
+        except KitFileError as e:
+            self.fail(e)
+        if link is not None:
+            click.echo(t("was_link", self.lang, path=self.rel(path), target=link))
+        return saved
+
+    # -- snapshots of the learner's files around a grading (ptquiz/snapshots.py) --
+    def snapshot(self, files: dict, reason: str):
+        """Snapshot the learner's files (path -> exercise number) before grading; a warning, not a stop, when
+        .pt-quiz cannot be written."""
+        from ptquiz.snapshots import take
+        try:
+            return take(self.catalog.root, list(files), reason)
+        except KitFileError as e:
+            self.warn(t("no_snapshot_taken", self.lang, why=text(e.msg, self.lang)))
+            return None
+
+    def changed_files(self, snap, files: dict, skip=()) -> list[dict]:
+        """The learner's files that changed while grading ran, each with the command that restores it."""
+        from ptquiz.snapshots import changed_since
+        if snap is None:
+            return []
+        return [{"path": self.rel(p), "what": what, "restore": f"pt-quiz restore {files[p]}"}
+                for p, what in changed_since(self.catalog.root, snap, [p for p in files if p not in skip])]
+
+    def print_changes(self, changes: list[dict]) -> None:
+        if not changes:
+            return
+        how = t("changed_how", self.lang)
+        self.warn(t("changed_during", self.lang))
+        for ch in changes:
+            click.secho(f"  {ch['path']} ({how[ch['what']]}) → `{ch['restore']}`", fg="yellow", err=True)
+        click.secho("  " + t("restore_with", self.lang), fg="yellow", err=True)
 
 
 def die(msg: str, code: int = 2):
@@ -144,13 +194,13 @@ def start(c: Ctx, number):
 
     ex, lang = c.exercise(number), c.lang
     path = ex.exercise_path
+    c.usable(path)
     stub = None
-    if not path.exists():
+    if not path.exists():  # absent, or a link to nothing (replaced: never written through)
         stub = pristine_stub(ex)
         if stub is None:
             die(t("no_stub", lang, n=number, name=ex.name))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(stub, encoding="utf-8")
+        c.replace_file(path, stub)
         note = t("created", lang, path=c.rel(path))
     else:
         pristine = pristine_stub(ex)
@@ -166,7 +216,7 @@ def start(c: Ctx, number):
         click.echo(note)
     click.echo(t("next_steps", lang, n=number))
     c.state.start(number)
-    c.state.save()
+    c.save_state()
 
 
 @main.command()
@@ -176,13 +226,15 @@ def hint(c: Ctx, number):
     """Show the next hint for NUMBER (default: the current exercise)."""
     number = _current(c, number)
     ex, lang, st = c.exercise(number), c.lang, c.state
-    level = min(st.hint_level(number) + 1, len(ex.hints))
+    try:  # one locked step: two `hint` commands at once show two levels
+        level = st.next_hint(number, len(ex.hints))
+    except KitFileError as e:
+        level = min(st.hint_level(number) + 1, len(ex.hints))
+        c.warn(t("not_saved", lang, why=text(e.msg, lang)))
     click.secho(t("hint", lang, level=level, total=len(ex.hints), n=number), bold=True)
     click.echo(text(ex.hints[level - 1], lang))
     if level == len(ex.hints):
         click.echo(t("hint_last", lang, n=number))
-    st.set_hint_level(number, level)
-    st.save()
 
 
 def _current(c: Ctx, number):
@@ -224,12 +276,17 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
     from ptquiz.export import check_tamper
     from ptquiz.formats import tamper_line, write_outputs
 
+    from ptquiz.safeio import explain_unusable
+
     tamper = check_tamper(cat.root)
     outputs = dict(junit=junit, gradescope=gradescope, exercism=exercism, classroom=classroom, tamper=tamper,
                    echo=click.echo)
+    target_dir = Path(target).resolve() if target else None
+    # the learner's files, before the code being graded runs (it runs elsewhere, but could reach them)
+    mine = {ex.exercise_path: ex.number for ex in cat}
+    snap = c.snapshot(mine, "pt-quiz grade " + " ".join(str(ex.number) for ex in exs))
     try:
-        result = run_grade(exs, target=Path(target).resolve() if target else None, workers=workers,
-                           cwd=cat.root)
+        result = run_grade(exs, target=target_dir, workers=workers, cwd=cat.root)
     except GradingError as e:
         from ptquiz.formats import error_result
 
@@ -237,20 +294,25 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
         if as_json:
             click.echo(json.dumps({"score": 0, "max_score": sum(ex.max_score() for ex in exs), "exercises": [],
                                    "error": str(e)}, ensure_ascii=False, indent=1))
+        c.print_changes(c.changed_files(snap, mine))
         die(str(e), code=3)
+    explain_unusable(result.exercises, {ex.number: ex.learner_path(target_dir) for ex in exs})
     write_outputs(result, lang, {ex.number: ex for ex in exs}, **outputs)
     if target is None:
         for e in result.exercises:
             c.state.record(e.number, e.score, e.max_score)
-        c.state.save()
+        c.save_state()
+    changes = c.changed_files(snap, mine)
     if as_json:
         doc = result.to_json(lang)
         doc["tamper"] = tamper
+        doc["changed_during_grading"] = changes
         click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
     else:
         click.echo(render_text(result, lang, color=sys.stdout.isatty()))
         if tamper_line(tamper):
             click.secho(tamper_line(tamper), fg="yellow", bold=True)
+    c.print_changes(changes)  # on stderr: the JSON on stdout stays one document
     full = result.exercises and all(e.status == "passed" for e in result.exercises)
     sys.exit(0 if full else 1)
 
@@ -267,15 +329,85 @@ def reset(c: Ctx, number):
     if stub is None:
         die(t("no_stub", lang, n=number, name=ex.name))
     path = ex.exercise_path
-    if path.exists():
-        backup = backup_file(c.catalog.root, path)
-        path.write_text(stub, encoding="utf-8")
+    saved = c.replace_file(path, stub)
+    if saved:
         click.echo(t("reset_done", lang, path=c.rel(path)))
-        click.echo(t("backup", lang, path=c.rel(backup)))
+        click.echo(t("backup", lang, path=c.rel(saved)))
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(stub, encoding="utf-8")
         click.echo(t("reset_missing", lang, path=c.rel(path)))
+
+
+@main.command()
+@click.argument("number", type=int, required=False)
+@click.option("--list", "list_", is_flag=True, help="Show the snapshots (with NUMBER: that file's copies); change nothing.")
+@click.option("--from", "from_", type=int, default=None, metavar="K",
+              help="Restore from snapshot #K of --list (default: the newest copy that differs from your file).")
+@pass_ctx
+def restore(c: Ctx, number, list_, from_):
+    """Put back exercise NUMBER's file as it was before a grading (snapshots: `--list`). Your current file is
+    backed up first."""
+    from ptquiz.snapshots import content, digest, key_for, path_for, snapshots
+
+    root, lang = c.catalog.root, c.lang
+    data = root / DATA_DIR
+    if data.exists() and not data.is_dir():
+        c.fail(data_dir_is_a_file(data))
+    snaps = snapshots(root)
+    if number is None:
+        if not snaps:
+            click.echo(t("no_snapshots", lang))
+            return
+        click.echo(t("snapshots_head", lang))
+        numbers = {key_for(root, ex.exercise_path): ex.number for ex in c.catalog}
+        now: dict = {}
+        for k, snap in enumerate(snaps[:20], 1):
+            differ = []
+            for key, sha in snap.files.items():
+                if key not in now:
+                    now[key] = digest(path_for(root, key))
+                if now[key] != sha:
+                    differ.append(str(numbers.get(key, key)))
+            extra = f"   {t('snapshot_differs', lang, which=', '.join(differ))}" if differ else ""
+            click.echo(f"  #{k:<3} {snap.when}  `{snap.reason}`  ({len(snap.files)}){extra}")
+        click.echo(t("snapshots_foot", lang))
+        return
+    ex = c.exercise(number)
+    path = ex.exercise_path
+    c.usable(path)
+    key, cur = key_for(root, path), digest(path)
+    having = [(k, snap) for k, snap in enumerate(snaps, 1) if key in snap.files]
+    if not having:
+        die(t("never_snapshotted", lang, path=c.rel(path)), code=1)
+    if list_:
+        click.echo(t("versions_head", lang, path=c.rel(path)))
+        for k, snap in having:
+            sha = snap.files[key]
+            try:
+                n_lines = content(root, sha).count(b"\n")
+            except KitFileError:
+                n_lines = "?"
+            same = f"   ({t('same_as_now', lang)})" if sha == cur else ""
+            click.echo(f"  #{k:<3} {snap.when}  `{snap.reason}`  {t('lines', lang, n=n_lines)}  {sha[:8]}{same}")
+        return
+    if from_ is not None:
+        pick = next(((k, s) for k, s in having if k == from_), None)
+        if pick is None:
+            die(t("bad_snapshot_number", lang, k=from_, path=c.rel(path), n=number,
+                  which=", ".join(f"#{k}" for k, _ in having[:10])), code=1)
+    else:
+        pick = next(((k, s) for k, s in having if s.files[key] != cur), None)
+        if pick is None:
+            click.echo(t("nothing_to_restore", lang, path=c.rel(path), n=number))
+            return
+    k, snap = pick
+    try:
+        raw = content(root, snap.files[key])
+    except KitFileError as e:
+        c.fail(e, code=1)
+    saved = c.replace_file(path, raw)
+    click.echo(t("restored", lang, path=c.rel(path), k=k, when=snap.when, reason=snap.reason))
+    if saved:
+        click.echo(t("backup", lang, path=c.rel(saved)))
 
 
 @main.command()
@@ -326,15 +458,13 @@ def build(c: Ctx, check):
             stub = stub_for(ex.solution_path)
         except StubError as e:
             die(str(e), code=1)
-        cur = ex.exercise_path.read_text(encoding="utf-8") if ex.exercise_path.exists() else None
+        c.usable(ex.exercise_path)
+        cur = ex.exercise_path.read_text(encoding="utf-8", errors="replace") if ex.exercise_path.exists() else None
         if cur != stub:
             if check:
                 stale.append(ex)
             else:
-                if cur is not None:  # it may hold a learner's work: keep a copy
-                    backup_file(c.catalog.root, ex.exercise_path)
-                ex.exercise_path.parent.mkdir(parents=True, exist_ok=True)
-                ex.exercise_path.write_text(stub, encoding="utf-8")
+                c.replace_file(ex.exercise_path, stub)  # backs up what may hold a learner's work first
                 written.append(ex)
     for ex in stale:
         click.echo(f"stale: {c.rel(ex.exercise_path)} differs from what {c.rel(ex.solution_path)} generates; run `pt-quiz build`")

@@ -26,6 +26,42 @@ T = {
     "backup": {"en": "Your previous file was saved as {path}", "zh": "你之前的文件已备份到 {path}"},
     "reset_done": {"en": "Restored {path} to the starting stub.", "zh": "已将 {path} 恢复为初始代码。"},
     "reset_missing": {"en": "{path} did not exist; it now holds the starting stub.", "zh": "{path} 原本不存在，现已写入初始代码。"},
+    "was_link": {"en": "{path} was a link to {target}: pt-quiz never writes through a link, so {target} was not changed; "
+                        "{path} is now a regular file.",
+                 "zh": "{path} 原本是指向 {target} 的链接：pt-quiz 从不通过链接写入，因此 {target} 未被改动；{path} 现在是普通文件。"},
+    "not_saved": {"en": "your progress was not recorded: {why}", "zh": "进度未能保存：{why}"},
+    "no_snapshot_taken": {"en": "no snapshot of your files was taken before grading: {why}",
+                          "zh": "评分前未能为你的文件建立快照：{why}"},
+    "changed_during": {"en": "while grading, these files of yours were changed or deleted (by the code being graded, unless "
+                             "you edited them meanwhile). Their versions from just before grading are kept in a snapshot:",
+                       "zh": "评分期间，你的以下文件被修改或删除了（是被评分的代码所为，除非你同时在编辑它们）。"
+                             "评分前一刻的版本保存在快照中："},
+    "changed_how": {"en": {"changed": "changed", "deleted": "deleted"}, "zh": {"changed": "被修改", "deleted": "被删除"}},
+    "restore_with": {"en": "put one back with `pt-quiz restore N` (your current file is backed up first); "
+                           "`pt-quiz restore --list` shows every snapshot.",
+                     "zh": "用 `pt-quiz restore N` 恢复（会先备份你当前的文件）；`pt-quiz restore --list` 列出所有快照。"},
+    "no_snapshots": {"en": "No snapshots yet: one is taken before every `pt-quiz grade` and every `watch` re-grade.",
+                     "zh": "还没有快照：每次 `pt-quiz grade` 和 `watch` 重新评分之前都会建立一个快照。"},
+    "snapshots_head": {"en": "Snapshots of your exercise files, newest first (taken before each grading):",
+                       "zh": "你的练习文件快照，最新的在前（每次评分前建立）："},
+    "snapshot_differs": {"en": "differs from your file now: {which}", "zh": "与你当前文件不同：{which}"},
+    "snapshots_foot": {"en": "Restore a file: `pt-quiz restore N` (the newest copy that differs from it) or "
+                             "`pt-quiz restore N --from K` (snapshot #K); `pt-quiz restore N --list` shows N's copies.",
+                       "zh": "恢复文件：`pt-quiz restore N`（与当前文件不同的最新副本）或 `pt-quiz restore N --from K`"
+                             "（第 K 号快照）；`pt-quiz restore N --list` 列出第 N 题的所有副本。"},
+    "versions_head": {"en": "Copies of {path} in the snapshots, newest first:", "zh": "{path} 在快照中的副本，最新的在前："},
+    "same_as_now": {"en": "same as your file now", "zh": "与你当前文件相同"},
+    "lines": {"en": "{n} lines", "zh": "{n} 行"},
+    "never_snapshotted": {"en": "No snapshot holds {path} yet (snapshots are taken before each grading).",
+                          "zh": "还没有任何快照包含 {path}（每次评分前才会建立快照）。"},
+    "nothing_to_restore": {"en": "{path} is the same as its newest snapshot: nothing to restore. For an older copy: "
+                                 "`pt-quiz restore {n} --list`, then `pt-quiz restore {n} --from K`.",
+                           "zh": "{path} 与其最新快照相同，无需恢复。如需更早的副本：先运行 `pt-quiz restore {n} --list`，"
+                                 "再运行 `pt-quiz restore {n} --from K`。"},
+    "bad_snapshot_number": {"en": "snapshot #{k} does not hold {path}. It is in: {which}. See `pt-quiz restore {n} --list`.",
+                            "zh": "第 {k} 号快照不包含 {path}。包含它的快照：{which}。见 `pt-quiz restore {n} --list`。"},
+    "restored": {"en": "Restored {path} from snapshot #{k} (taken {when}, before `{reason}`).",
+                 "zh": "已从第 {k} 号快照（{when}，`{reason}` 之前）恢复 {path}。"},
     "no_solutions": {"en": "This copy of the kit has no reference solutions (solutions/{name}.py is missing).",
                      "zh": "当前副本没有参考答案（缺少 solutions/{name}.py）。"},
     "confirm_solution": {"en": "You have not passed exercise {n} yet. Show the reference solution anyway?",

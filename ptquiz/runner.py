@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import CatalogError, Exercise
+from .workdir import engine_importable, learner_dirs, reroot, scratch_dir
 
 def check_timeout_default() -> float:
     """Seconds a check may run before it is stopped: $PT_QUIZ_CHECK_TIMEOUT, else 60."""
@@ -142,13 +143,14 @@ def pytest_args(graders: list[Path], results: Path, target: Path | None, check_t
 def run_pytest(graders: list[Path], target: Path | None = None, workers: int | None = None,
                check_timeout: float | None = None, deadline: float | None = None,
                cwd: Path | None = None, env: dict | None = None) -> list[dict]:
-    """Run the graders in a child pytest under xdist; return the report records.
+    """Run the graders in a child pytest under xdist; return the report records. The child runs in a scratch
+    folder of its own; messages name files relative to `cwd` (default: the current folder).
 
     ``env``: variables added to the child's environment (the gradebook points PYTHONPATH at a
     pristine copy of the engine)."""
     check_timeout = check_timeout or check_timeout_default()
     workers = workers or worker_count(len(graders))
-    with tempfile.TemporaryDirectory(prefix="ptquiz-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ptquiz-") as tmp, scratch_dir() as work:
         results = Path(tmp) / "results.jsonl"
         results.touch()
         cmd = [sys.executable, "-m", "pytest",
@@ -159,7 +161,8 @@ def run_pytest(graders: list[Path], target: Path | None = None, workers: int | N
             # a safety net only: per-check timeouts stop hangs long before this
             deadline = 600 + 2 * check_timeout * 10 * max(1, len(graders)) / workers
         with open(log, "w") as out:
-            proc = subprocess.Popen(cmd, cwd=cwd, env={**child_env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(cmd, cwd=work, env={**engine_importable(child_env()), **(env or {})}, stdout=out,
+                                    stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 code = proc.wait(timeout=deadline)
@@ -172,7 +175,7 @@ def run_pytest(graders: list[Path], target: Path | None = None, workers: int | N
                     except ProcessLookupError:
                         pass
                     proc.wait()
-        records = read_records(results)
+        records = reroot(read_records(results), learner_dirs(graders, target), os.path.realpath(work), cwd)
         if code is not None and code not in (0, 1) and not records:
             tail = log.read_text(errors="replace")[-3000:]
             raise GradingError(f"pytest could not run the graders (exit code {code}):\n{tail}")

@@ -22,6 +22,7 @@ import click
 from .catalog import Exercise
 from .i18n import t
 from .runner import GradeResult, check_timeout_default, child_env, pytest_args, read_records, score
+from .workdir import learner_dirs, reroot, scratch_dir
 
 
 def _preimport(grader: Path) -> None:
@@ -48,12 +49,14 @@ def _preimport(grader: Path) -> None:
 
 
 def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None = None) -> GradeResult:
+    """Grade `ex` in a forked child of this warm process. The child runs in a scratch folder of its own;
+    messages name files relative to `cwd` (default: the current folder)."""
     import pytest
 
     t0 = time.monotonic()
     checks = ex.checks()
     deadline = deadline or (30 + sum(c.timeout or check_timeout_default() for c in checks))
-    with tempfile.TemporaryDirectory(prefix="ptquiz-watch-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ptquiz-watch-") as tmp, scratch_dir() as work:
         results = Path(tmp) / "results.jsonl"
         results.touch()
         args = pytest_args([ex.grader_path], results, None, check_timeout_default()) + ["-p", "no:xdist"]
@@ -67,8 +70,7 @@ def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None =
                 os.dup2(devnull, 2)
                 # the parent's Python-level streams may be wrapped (a test runner, an IDE): write nowhere
                 sys.stdout = sys.stderr = open(os.devnull, "w")
-                if cwd:
-                    os.chdir(cwd)
+                os.chdir(work)  # a relative write or delete in the learner's code lands in the scratch folder
                 env = child_env()  # the same environment as `pt-quiz grade`
                 os.environ.clear()
                 os.environ.update(env)
@@ -88,7 +90,7 @@ def grade_forked(ex: Exercise, deadline: float | None = None, cwd: Path | None =
                 os.waitpid(pid, 0)
                 break
             time.sleep(0.02)
-        records = read_records(results)
+        records = reroot(read_records(results), learner_dirs([ex.grader_path], None), os.path.realpath(work), cwd)
     return GradeResult(score([ex], records), round(time.monotonic() - t0, 2))
 
 
@@ -104,22 +106,29 @@ def _mtimes(paths):
 
 def watch(ex: Exercise, c, interval: float = 0.5, once: bool = False) -> None:
     from .report import render_text
+    from .safeio import explain_unusable
 
     _preimport(ex.grader_path)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     paths = [ex.exercise_path, ex.grader_path]
+    # snapshot the learner's files before each re-grade; report the others it changed (the watched file is
+    # not reported: saving it while it is graded is what you do)
+    mine = {other.exercise_path: other.number for other in c.catalog}
     last = None
     try:
         while True:
             now = _mtimes(paths)
             if now != last:
                 last = now
+                snap = c.snapshot(mine, f"pt-quiz watch {ex.number}")
                 result = grade_forked(ex, cwd=c.catalog.root)
+                explain_unusable(result.exercises, {ex.number: ex.exercise_path})
                 click.clear() if not once else None
                 click.echo(render_text(result, c.lang, color=not once))
+                c.print_changes(c.changed_files(snap, mine, skip={ex.exercise_path}))
                 e = result.exercises[0]
                 c.state.record(e.number, e.score, e.max_score)
-                c.state.save()
+                c.save_state()
                 if once:
                     return
                 if e.status == "passed":
