@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from conftest import KIT
+from conftest import KIT, MAX01
 
 SOL = (KIT / "solutions" / "01_custom_module.py").read_text(encoding="utf-8")
 
@@ -162,7 +162,7 @@ def test_grade_isolates_a_crash_and_a_syntax_error_and_changes_no_file(pack3):
         assert set(e) >= {"number", "slug", "score", "max_score", "status", "checks"}
         for c in e["checks"]:
             assert set(c) >= {"name", "category", "points", "passed", "message"}
-    assert ex[1]["score"] == ex[1]["max_score"] == 10 and ex[1]["status"] == "passed"
+    assert ex[1]["score"] == ex[1]["max_score"] == MAX01 and ex[1]["status"] == "passed"
     assert 0 < ex[2]["score"] < 10  # the checks that never call forward still pass
     assert any("died" in (c["message"] or "") for c in ex[2]["checks"])
     assert ex[3]["score"] == 0 and ex[3]["status"] == "error"
@@ -188,7 +188,7 @@ def test_grade_full_marks_exits_zero_and_records_progress(pack):
     run("start", "1")
     r = run("grade")  # no argument: the started exercises
     assert r.exit_code == 0, r.output
-    assert "Total: 10/10" in r.output
+    assert f"Total: {MAX01}/{MAX01}" in r.output
     assert "Progress: 1/2" in run("list").output
 
 
@@ -201,7 +201,7 @@ def test_watch_grades_through_the_warm_path(pack):
     names(pack)[1].write_text(SOL)
     run("start", "1")
     r = run("watch", "--once")
-    assert r.exit_code == 0 and "10/10" in r.output
+    assert r.exit_code == 0 and f"{MAX01}/{MAX01}" in r.output
 
 
 def test_a_bare_except_cannot_swallow_the_time_limit(pack, monkeypatch):

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from conftest import KIT, write_pack
+from conftest import KIT, MAX01, write_pack
 from ptquiz import snapshots
 from ptquiz.state import State
 
@@ -62,7 +62,7 @@ def test_grade_runs_elsewhere_snapshots_first_and_restore_puts_a_deleted_file_ba
     f[3].write_text("three: also mine\n")
     r = run("grade", "1", "--json")
     doc = json.loads(r.stdout)  # warnings go to stderr: stdout stays one JSON document
-    assert doc["exercises"][0]["score"] == 10
+    assert doc["exercises"][0]["score"] == MAX01
     # the relative remove/write hit the scratch folder, not the project
     assert (proj / "pyproject.toml").exists() and f[3].read_text() == "three: also mine\n"
     assert not (proj / "written_by_the_learner.txt").exists()
@@ -91,7 +91,7 @@ def test_watch_regrades_elsewhere_and_reports_other_files_it_changed(proj):
     f[3].write_text("three: mine\n")
     run("start", "1")
     r = run("watch", "--once")
-    assert r.exit_code == 0 and "10/10" in r.stdout
+    assert r.exit_code == 0 and f"{MAX01}/{MAX01}" in r.stdout
     assert not (proj / "junk.txt").exists()
     assert "03_custom_module_3.py (changed)" in r.stderr and "pt-quiz restore 3" in r.stderr
     assert "01_custom_module.py" not in r.stderr  # the watched file is not reported
