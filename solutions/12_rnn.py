@@ -17,17 +17,24 @@ API
 * parameters named exactly like ``nn.RNN``'s, registered directly on the module:
   ``weight_ih_l{k}`` (hidden, in_k), ``weight_hh_l{k}`` (hidden, hidden), ``bias_ih_l{k}`` (hidden,),
   ``bias_hh_l{k}`` (hidden,), where ``in_0 = input_size`` and ``in_k = hidden_size`` for ``k > 0``;
-  so ``rnn.load_state_dict(nn.RNN(...).state_dict())`` works.
+  so ``rnn.load_state_dict(nn.RNN(...).state_dict())`` works; every one of them (biases included)
+  initialised like ``nn.RNN``'s: uniform over ``(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``.
+* attributes ``input_size``, ``hidden_size``, ``num_layers``, ``nonlinearity`` and ``batch_first``
+  holding the arguments, like ``nn.RNN``'s; a ``nonlinearity`` other than ``"tanh"`` or ``"relu"``
+  is refused with an error (``nn.RNN`` raises ``ValueError``).
 * ``forward(x, h0=None) -> (output, h_n)``: ``x`` is ``(batch, seq, input_size)``;
   ``output`` is ``(batch, seq, hidden_size)`` (the last layer's hidden state at every step);
   ``h0`` and ``h_n`` are ``(num_layers, batch, hidden_size)``. When ``h0`` is not given, start
-  from zeros of that shape, on the input's device and dtype.
+  from zeros of that shape, on the input's device and dtype. With ``batch_first=False``, ``x`` is
+  ``(seq, batch, input_size)`` and ``output`` is ``(seq, batch, hidden_size)``, as in ``nn.RNN``;
+  ``h0`` and ``h_n`` keep their shape.
 
 ``RNNClassifier(input_size, hidden_size, num_classes, num_layers=1)``
 
 * holds an ``ElmanRNN`` as ``self.rnn`` and an ``nn.Linear(hidden_size, num_classes)`` as ``self.fc``;
 * ``forward(x) -> logits`` of shape ``(batch, num_classes)``, computed from the RNN output
-  at the LAST time step.
+  at the LAST time step: ``self.fc(output[:, -1])``. Log-probabilities (a final ``nn.LogSoftmax(dim=1)``,
+  as in PyTorch's char-RNN tutorial, for ``nn.NLLLoss``) are accepted too; probabilities (``softmax``) are not.
 """
 import math
 
@@ -39,10 +46,11 @@ class ElmanRNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", batch_first: bool = True):
         # BEGIN SOLUTION
-        # TODO: call super().__init__(), keep the sizes, check nonlinearity is "tanh" or "relu"
+        # TODO: call super().__init__(); keep input_size, hidden_size, num_layers, nonlinearity, batch_first
+        # TODO: as attributes; raise ValueError unless nonlinearity is "tanh" or "relu"
         # TODO: for every layer k register weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}
         # TODO: as nn.Parameter (setattr(self, name, nn.Parameter(...)) works), shaped like nn.RNN's
-        # TODO: initialise them like nn.RNN: uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        # TODO: initialise all of them (biases too) like nn.RNN: uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
         super().__init__()
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -63,8 +71,10 @@ class ElmanRNN(nn.Module):
         """x: (batch, seq, input_size); h0: (num_layers, batch, hidden_size) or None.
 
         Returns (output (batch, seq, hidden_size), h_n (num_layers, batch, hidden_size)).
+        With batch_first=False, x is (seq, batch, input_size) and output (seq, batch, hidden_size).
         """
         # BEGIN SOLUTION
+        # TODO: if not batch_first, x is (seq, batch, input_size): transpose it, and transpose output back at the end
         # TODO: if h0 is None, use zeros (num_layers, batch, hidden_size) with device=x.device, dtype=x.dtype
         # TODO: run the layers one after the other; inside a layer, loop over time steps
         # TODO: (mind the orientation: x_t @ W.T, as F.linear(x_t, W, b) does)

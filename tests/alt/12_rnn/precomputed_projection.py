@@ -9,8 +9,9 @@ from torch import nn
 class ElmanRNN(nn.Module):
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", batch_first=True):
         super().__init__()
-        self.hidden_size, self.num_layers, self.batch_first = hidden_size, num_layers, batch_first
-        self.act = {"tanh": torch.tanh, "relu": torch.relu}[nonlinearity]
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.nonlinearity, self.batch_first = nonlinearity, batch_first
+        self.act = {"tanh": torch.tanh, "relu": torch.relu}[nonlinearity]  # KeyError for anything else
         std = 1.0 / math.sqrt(hidden_size)
         for k in range(num_layers):
             shapes = {"weight_ih": (hidden_size, input_size if k == 0 else hidden_size),

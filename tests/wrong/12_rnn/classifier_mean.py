@@ -1,5 +1,5 @@
 """Wrong: the classifier averages the outputs over time instead of using the last step.
-expect-message: output[:, 0]) or from the mean over time
+expect-message: the mean over time, not the last step
 """
 import math
 
