@@ -32,9 +32,13 @@ without a GPU: the grader runs DDP for real on the CPU with the ``gloo`` backend
     1. wrap ``model`` in ``DistributedDataParallel`` (no ``device_ids`` for a CPU model;
        ``device_ids=[index]`` for a model on one GPU);
     2. take THIS rank's shard: the ``rank``-th of ``world_size`` equal contiguous
-       chunks, ``x.chunk(world_size)[rank]`` (same for ``y``);
+       chunks, ``x.chunk(world_size)[rank]`` (same for ``y``). ``x`` and ``y`` arrive
+       on the CPU (as from a DataLoader) even when the model is on a GPU: move the
+       shard to the model's device (``get_device(model)``); leave the model where it is;
     3. do one plain SGD step (``torch.optim.SGD(..., lr=lr)``, no momentum) on the
-       mean-squared-error loss ``F.mse_loss(pred, y_shard)`` (mean reduction);
+       mean-squared-error loss ``F.mse_loss(pred, y_shard)`` (mean reduction). The
+       step is called again and again on the same model: clear the gradients
+       (``zero_grad()``) so that each call steps on its own gradients only;
     4. return this rank's loss on its shard, measured before the step, as a Python float.
 
     DDP averages the gradients over the ranks, so afterwards ``model``'s parameters

@@ -6,6 +6,7 @@ folder (no TCP port, so concurrent runs cannot collide). Every run has its own
 deadline; whatever happens (error, deadlock, pytest timeout), every worker is
 killed before the check returns.
 """
+import contextlib
 import copy
 import datetime
 import json
@@ -24,7 +25,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import accelerator, assert_learns, check, expect, fail, seeded
+from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, accelerator, as_number, assert_learns, assert_on_device,
+                             check, expect, fail, first_line, learner_line, run_learner, seeded, to_cpu)
 
 GLOO_TIMEOUT = datetime.timedelta(seconds=10)  # the grader's own process groups
 DEADLINE = 20.0  # seconds for one multi-process run, start to finish
@@ -242,23 +244,29 @@ def _finish_group():
     dist.destroy_process_group()
 
 
-def _as_float(v):
-    try:
-        return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
-    except (TypeError, ValueError, RuntimeError):
-        return None
+_LOSS_LIKELY = ("return loss.item() (a Python float), measured before opt.step().",
+                "返回 loss.item()（Python float），在 opt.step() 之前计算。")
 
 
 def _step_rank(rank, world, out_dir, ex, model, x, y, lr, steps):
     _grader_group(rank, world, out_dir)
-    losses = []
+    losses, bad = [], None
     for _ in range(steps):
         loss = ex.ddp_train_step(model, x, y, lr, rank, world)
-        losses.append(_as_float(loss))
-        if losses[-1] is None:
-            raise TypeError(f"ddp_train_step returned {type(loss).__name__}, not a number")
+        try:  # every rank goes on stepping (a rank that stopped would leave its peers waiting)
+            losses.append(as_number(loss, "ddp_train_step's return value (this rank's loss)", likely=_LOSS_LIKELY))
+        except CheckFailed as e:
+            losses.append(None)
+            bad = bad or [e.en, e.zh]
     _finish_group()
-    return {"params": [p.detach().clone() for p in model.parameters()], "losses": losses}
+    return {"params": [p.detach().clone() for p in model.parameters()], "losses": losses, "bad_loss": bad}
+
+
+def _losses_ok(results):
+    """Fail with as_number's message when a rank's ddp_train_step returned something that is not a number."""
+    for out in results:
+        if out.get("bad_loss"):
+            fail(*out["bad_loss"])
 
 
 def _setup_rank(rank, world, out_dir, ex):
@@ -299,6 +307,19 @@ def _grads(model, x, y, reduction="mean"):
 
 def _stepped(model, grads, lr):
     return [(p - lr * g).detach() for p, g in zip(model.parameters(), grads)]
+
+
+def _sgd_steps(model, x, y, lr, steps, accumulate=False):
+    """The parameters after `steps` full-batch SGD steps (MSE, mean); accumulate=True: gradients never cleared."""
+    m = copy.deepcopy(model)
+    acc = None
+    for _ in range(steps):
+        g = torch.autograd.grad(F.mse_loss(m(x), y), list(m.parameters()))
+        acc = g if acc is None or not accumulate else [a + b for a, b in zip(acc, g)]
+        with torch.no_grad():
+            for p, gi in zip(m.parameters(), acc):
+                p -= lr * gi
+    return [p.detach().clone() for p in m.parameters()]
 
 
 def _same(a, b, atol=1e-5, rtol=1e-4):
@@ -566,6 +587,38 @@ def test_ddp_step_equals_full_batch_sgd(ex, tmp_path):
              f"的结果不同（最大差 {_max_diff(params, want):.3g}）。", likely=likely)
 
 
+@check(points=2, category="gradient", timeout=90)
+def test_ddp_consecutive_steps_start_from_clean_gradients(ex, tmp_path):
+    """Two ddp_train_step calls in a row equal two full-batch SGD steps: no gradient carries over from the first call.
+    zh: 连续调用两次 ddp_train_step 等于在整个 batch 上做两步 SGD：第一次调用的梯度不会带到第二次。
+    """
+    world, lr = 2, 0.2
+    model, x, y = _problem(9, 8, 3, 5, 2)
+    got = [r["params"] for r in _run_ranks(ex, tmp_path, _step_rank, (ex, model, x, y, lr, 2), world=world)]
+    want = _sgd_steps(model, x, y, lr, 2)
+    for r, params in enumerate(got):
+        if _same(params, want):
+            continue
+        if _same(params, _sgd_steps(model, x, y, lr, 2, accumulate=True)):
+            likely = ("optimizer.zero_grad() (or p.grad = None) missing: the parameters keep their .grad between calls, "
+                      "so the second call's backward() adds its gradient to the first call's and the step is too large. "
+                      "Clear the gradients before every backward().",
+                      "缺少 optimizer.zero_grad()（或 p.grad = None）：参数的 .grad 在两次调用之间保留，第二次调用的 "
+                      "backward() 把梯度加到第一次的梯度上，步长因此过大。每次 backward() 之前都要清空梯度。")
+        elif _same(params, _sgd_steps(model, x, y, lr, 1)):
+            likely = ("the second call did not change the parameters (a wrapper or optimizer cached from the first call "
+                      "that no longer points at the model's parameters?).",
+                      "第二次调用没有改变参数（是否缓存了第一次调用的包装器或优化器，而它们不再指向模型的参数？）。")
+        else:
+            likely = ("state carried over from the first call: gradients not cleared, an optimizer with momentum kept "
+                      "between calls, or the first call's loss reused.",
+                      "第一次调用的状态被带到了第二次：梯度没有清空、在两次调用之间保留了带动量的优化器，或复用了第一次的损失。")
+        fail(f"On rank {r}, after two ddp_train_step calls (lr={lr}) the parameters differ from two SGD steps on the full "
+             f"batch of {len(x)} (largest difference {_max_diff(params, want):.3g}).",
+             f"第 {r} 号进程调用两次 ddp_train_step（lr={lr}）之后的参数与在整个 batch（{len(x)} 个样本）上做两步 SGD "
+             f"的结果不同（最大差 {_max_diff(params, want):.3g}）。", likely=likely)
+
+
 @check(points=2, category="correctness", timeout=90)
 def test_ddp_returns_local_shard_loss(ex, tmp_path):
     """With 3 ranks, each returns the MSE on its own contiguous chunk x.chunk(3)[rank], before the step.
@@ -574,6 +627,7 @@ def test_ddp_returns_local_shard_loss(ex, tmp_path):
     world = 3
     model, x, y = _problem(6, 12, 3, 4, 1)
     res = _run_ranks(ex, tmp_path, _step_rank, (ex, model, x, y, 0.1, 1), world=world)
+    _losses_ok(res)
     for r, out in enumerate(res):
         got = out["losses"][0]
         want = _mse(model, x.chunk(world)[r], y.chunk(world)[r])
@@ -607,6 +661,7 @@ def test_ddp_training_reduces_loss(ex, tmp_path):
         x = torch.randn(16, 4)
         y = x @ torch.randn(4, 2) + 0.5
     res = _run_ranks(ex, tmp_path, _step_rank, (ex, model, x, y, 0.1, 20), world=2)
+    _losses_ok(res)
     for r, out in enumerate(res):
         losses = out["losses"]
         grows = not all(map(math.isfinite, losses)) or losses[-1] > losses[0]
@@ -619,3 +674,104 @@ def test_ddp_training_reduces_loss(ex, tmp_path):
            f"20 步之后各进程的参数不同（最大差 {_max_diff(a, b):.3g}）。",
            likely=("gradients not averaged: wrap the model in DistributedDataParallel.",
                    "梯度没有平均：应把模型用 DistributedDataParallel 包装。"))
+
+
+@contextlib.contextmanager
+def _one_rank_group(tmp_path):
+    """A one-process gloo group in the grading process itself (a forked rank could not use a real GPU)."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/rdzv_single", rank=0, world_size=1,
+                            timeout=GLOO_TIMEOUT)
+    try:
+        yield
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _batch_left_behind(x, y):
+    """run_learner's known=: the likely mistake behind a crash of ddp_train_step on the accelerator."""
+    shapes = {f"shape {tuple(t.shape)}" for t in (x, y)}
+
+    def known(e):
+        text = str(e)
+        if isinstance(e, DeviceMismatchError) and not any(sh in text for sh in shapes):
+            return ("a tensor created inside the step without device=... (it stays on the CPU while the model is on the "
+                    "accelerator); make it on get_device(model).",
+                    "在训练步骤中创建张量时没有指定 device=...（模型在加速设备上，它却留在 CPU 上）；应在 get_device(model) "
+                    "上创建。")
+        if isinstance(e, DeviceMismatchError) or "device" in text:
+            return ("the batch left on the CPU: x and y arrive on the CPU (as from a DataLoader) while the model is on "
+                    "the accelerator; move this rank's shard to the model's device, "
+                    "x.chunk(world_size)[rank].to(get_device(model)), before the forward pass.",
+                    "batch 留在了 CPU 上：x 和 y 是在 CPU 上传入的（就像来自 DataLoader），而模型在加速设备上；"
+                    "前向传播之前要把本进程的分片移到模型所在的设备：x.chunk(world_size)[rank].to(get_device(model))。")
+        return None
+    return known
+
+
+def _ddp_accepts_the_stand_in(mp, dev):
+    """On the GPU stand-in (which has no device index) let DDP take device_ids=[None] / [<stand-in>] as a real GPU's
+    [0]: code written `device_ids=[dev.index] if dev.type != "cpu" else None` is right on a real GPU."""
+    if dev.type == "cuda":
+        return
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    real = DDP.__init__
+
+    def init(self, module, device_ids=None, output_device=None, *args, **kwargs):
+        def stand_in(d):
+            return d is None or (isinstance(d, (str, torch.device)) and torch.device(d).type == dev.type)
+        if device_ids is not None and len(device_ids) == 1 and stand_in(device_ids[0]):
+            device_ids, output_device = None, None
+        real(self, module, device_ids, output_device, *args, **kwargs)
+
+    mp.setattr(DDP, "__init__", init)
+
+
+@check(points=2, category="device", timeout=90)
+def test_ddp_step_with_the_model_on_the_accelerator(ex, tmp_path, monkeypatch):
+    """With the model on the accelerator and the batch arriving on the CPU, ddp_train_step moves the shard there and steps.
+    zh: 模型在加速设备上、batch 在 CPU 上传入时，ddp_train_step 把分片移到该设备上并完成一步更新。
+    """
+    lr = 0.25
+    model, x, y = _problem(11, 6, 4, 5, 3)
+    want = _sgd_steps(model, x, y, lr, 1)  # one rank: its shard is the whole batch
+    want_loss = _mse(model, x, y)
+    known = _batch_left_behind(x, y)
+    _warm_imports()
+    with _one_rank_group(tmp_path), accelerator() as dev:
+        _ddp_accepts_the_stand_in(monkeypatch, dev)
+        model.to(dev)
+        try:
+            loss = run_learner("ddp_train_step (model on the accelerator, x and y on the CPU, world_size=1)",
+                               ("move this rank's shard to the model's device and step there",
+                                "把本进程的分片移到模型所在的设备并在那里完成一步更新"),
+                               ex.ddp_train_step, model, x, y, lr, 0, 1, known=known)
+        except DeviceMismatchError as e:
+            which = [name for name, t in (("x", x), ("y", y)) if f"shape {tuple(t.shape)}" in str(e)]
+            if which:
+                shape = tuple((x if which[0] == "x" else y).shape)
+                fail(f"On the accelerator, ddp_train_step{learner_line(e)} mixed devices: a CPU tensor of shape {shape} "
+                     f"(the shape of {which[0]}) met the model's tensors on the device.",
+                     f"在加速设备上，ddp_train_step{learner_line(e)} 混用了设备：一个形状为 {shape} 的 CPU 张量"
+                     f"（即 {which[0]} 的形状）遇到了设备上的模型张量。", likely=known(e))
+            fail(f"On the accelerator: {first_line(e)}{learner_line(e)}.",
+                 f"在加速设备上：{first_line(e)}{learner_line(e)}。", likely=known(e))
+        for n, p in model.named_parameters():
+            assert_on_device(p, dev, f"parameter {n} after ddp_train_step",
+                             likely=("the model moved inside ddp_train_step (e.g. .to(pick_device()) or .cpu()): leave it "
+                                     "where it is and bring the batch to it.",
+                                     "在 ddp_train_step 中移动了模型（例如 .to(pick_device()) 或 .cpu()）：模型应留在原处，"
+                                     "把 batch 移过去。"))
+        got = to_cpu(list(model.parameters()))
+        loss = as_number(loss, "ddp_train_step's return value (the loss)", likely=_LOSS_LIKELY)
+    expect(_same(got, want),
+           f"With the model on the accelerator, the parameters after ddp_train_step (world_size=1, lr={lr}) differ from "
+           f"one SGD step on the batch (largest difference {_max_diff(got, want):.3g}).",
+           f"模型在加速设备上时，ddp_train_step（world_size=1，lr={lr}）之后的参数与在该 batch 上做一步 SGD 的结果不同"
+           f"（最大差 {_max_diff(got, want):.3g}）。",
+           likely=("the step applied to a copy of the model, or a different step (see the other ddp_train_step checks).",
+                   "更新的是模型的副本，或这一步本身不对（见其他 ddp_train_step 检查）。"))
+    expect(_close(loss, want_loss),
+           f"With world_size=1 the returned loss should be the MSE on the whole batch before the step, {want_loss:.6g}; "
+           f"got {loss}.",
+           f"world_size=1 时返回的损失应为更新前整个 batch 上的 MSE，即 {want_loss:.6g}；实际为 {loss}。")

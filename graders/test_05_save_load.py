@@ -2,13 +2,14 @@
 import contextlib
 import pickle
 import re
+import warnings
 
 import torch
 import torch.serialization
 from torch import nn
 from torch.utils._pytree import tree_map
 
-from ptquiz.gradelib import (ShadowTensor, accelerator, assert_close, assert_learns, assert_on_device, check,
+from ptquiz.gradelib import (ShadowTensor, accelerator, as_int, assert_close, assert_learns, assert_on_device, check,
                              expect, fail, seeded, to_cpu)
 
 LR = 1e-2
@@ -28,11 +29,34 @@ class _Net(nn.Module):
         return self.head(self.body(x))
 
 
-class _Marker:
-    """A harmless plain Python object: weights_only=True must refuse to unpickle it."""
+_RAN = []  # what unpickling a planted object did in this process
 
-    def __init__(self):
-        self.note = "not a tensor"
+
+def _planted_call(note):
+    _RAN.append(note)
+    return note
+
+
+class _Planted:
+    """Unpickling this object CALLS a function named in the file (_planted_call), the way a malicious checkpoint
+    calls os.system: weights_only=True must refuse it before anything runs."""
+
+    def __reduce__(self):
+        return _planted_call, ("code planted in the checkpoint ran",)
+
+
+@contextlib.contextmanager
+def _old_torch_load_default(mp):
+    """Within the block torch.load defaults to weights_only=False, as in torch 2.2-2.5 (the kit supports them;
+    torch >= 2.6 defaults to True): only an explicit weights_only=True protects the learner's loader."""
+    mp.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    mp.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch >= 2.6: applies only where weights_only is not passed
+    if hasattr(torch.serialization, "_default_to_weights_only"):
+        mp.setattr(torch.serialization, "_default_to_weights_only", lambda *a, **k: False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*weights_only.*")
+        warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
+        yield
 
 
 def _net(seed, **kw):
@@ -150,6 +174,12 @@ def _call_load(what, fn, *args, **kwargs):
         raise
 
 
+def _epoch(got):
+    """load_checkpoint's return value as an int (numpy and 1-element integer tensors accepted, bool refused)."""
+    return as_int(got, "load_checkpoint's return value (the saved epoch)",
+                  likely=("return ckpt['epoch'], the epoch saved by save_checkpoint.", "返回 ckpt['epoch']，即 save_checkpoint 保存的 epoch。"))
+
+
 def _expect_same_state(model, ref, what):
     got, want = model.state_dict(), ref.state_dict()
     expect(set(got) == set(want), f"{what}: state_dict keys differ.", f"{what}：state_dict 的键不一致。")
@@ -213,12 +243,12 @@ def test_load_restores_model_and_epoch(ex, tmp_path):
         ex.save_checkpoint(path, m, opt, epoch)
         fresh = _net(seed + 100, **kw)
         fresh_opt = torch.optim.Adam(fresh.parameters(), lr=LR)
-        got = _call_load("load_checkpoint", ex.load_checkpoint, path, fresh, fresh_opt)
-        expect(got == epoch and not isinstance(got, bool), f"load_checkpoint should return the saved epoch {epoch}, got {got!r}.",
+        got = _epoch(_call_load("load_checkpoint", ex.load_checkpoint, path, fresh, fresh_opt))
+        expect(got == epoch, f"load_checkpoint should return the saved epoch {epoch}, got {got!r}.",
                f"load_checkpoint 应返回保存的 epoch {epoch}，实际为 {got!r}。")
         _expect_same_state(fresh, m, "the reloaded model")
         fresh2 = _net(seed + 200, **kw)
-        got = _call_load("load_checkpoint without an optimizer", ex.load_checkpoint, path, fresh2)
+        got = _epoch(_call_load("load_checkpoint without an optimizer", ex.load_checkpoint, path, fresh2))
         expect(got == epoch, f"load_checkpoint(path, model) should also work without an optimizer and return {epoch}.",
                f"load_checkpoint(path, model) 在不传优化器时也应可用并返回 {epoch}。")
         _expect_same_state(fresh2, m, "the model reloaded without an optimizer")
@@ -241,7 +271,7 @@ def test_resume_matches_uninterrupted_training(ex, tmp_path):
     del b, opt_b
     c = _net(99)
     opt_c = torch.optim.Adam(c.parameters(), lr=LR)
-    epoch = _call_load("load_checkpoint", ex.load_checkpoint, path, c, opt_c)
+    epoch = _epoch(_call_load("load_checkpoint", ex.load_checkpoint, path, c, opt_c))
     expect(epoch == 6, f"load_checkpoint should return the saved epoch 6, got {epoch!r}.",
            f"load_checkpoint 应返回保存的 epoch 6，实际为 {epoch!r}。")
     second = _train(c, opt_c, data[6:], first_step=6)
@@ -257,33 +287,53 @@ def test_resume_matches_uninterrupted_training(ex, tmp_path):
 
 
 @check(points=2, category="correctness")
-def test_load_refuses_pickled_objects(ex, tmp_path):
-    """load_checkpoint and load_for_inference use weights_only=True: a file with a pickled Python object is refused.
-    zh: load_checkpoint 和 load_for_inference 使用 weights_only=True：含有 pickle 的 Python 对象的文件会被拒绝。
+def test_load_refuses_pickled_objects(ex, tmp_path, monkeypatch):
+    """load_checkpoint and load_for_inference pass weights_only=True: a file that would run code is refused, whatever torch's default.
+    zh: load_checkpoint 和 load_for_inference 显式传入 weights_only=True：无论 torch 的默认值如何，会执行代码的文件都被拒绝。
     """
     m, opt = _trained(seed=4)
     clean = {"model": m.state_dict(), "optimizer": opt.state_dict(), "epoch": 2}
     ok, bad = tmp_path / "ok.pt", tmp_path / "bad.pt"
     torch.save(clean, ok)
-    torch.save(dict(clean, extra=_Marker()), bad)
-    expect(_call_load("load_checkpoint", ex.load_checkpoint, ok, _net(5)) == 2,
+    torch.save(dict(clean, extra=_Planted()), bad)
+    expect(_epoch(_call_load("load_checkpoint", ex.load_checkpoint, ok, _net(5))) == 2,
            "load_checkpoint should return 2 for a checkpoint saved with epoch 2.",
            "对 epoch 为 2 的检查点，load_checkpoint 应返回 2。")
-    with _recording_load() as calls:
-        for what, fn, args in [("load_checkpoint", ex.load_checkpoint, (bad, _net(5))),
-                               ("load_for_inference", ex.load_for_inference, (bad, _net(5), "cpu"))]:
-            try:
-                fn(*args)
-            except pickle.UnpicklingError:
-                continue
-            passed = [c.get("weights_only") for c in calls]
-            fail(f"{what} loaded a checkpoint holding a pickled Python object (a {_Marker.__name__} instance) "
-                 f"instead of refusing it; torch.load was called with weights_only={passed}.",
-                 f"{what} 加载了含有被 pickle 的 Python 对象（{_Marker.__name__} 实例）的检查点，而没有拒绝它；"
-                 f"torch.load 调用时 weights_only={passed}。",
-                 likely=("torch.load(..., weights_only=False): unpickling an untrusted file can run arbitrary code; "
-                         "pass weights_only=True.",
-                         "使用了 torch.load(..., weights_only=False)：反序列化不可信的文件可能执行任意代码；应传 weights_only=True。"))
+    with _old_torch_load_default(monkeypatch):
+        _RAN.clear()
+        torch.load(bad)  # grader self-test: with the old default the planted call does run
+        if not _RAN:
+            raise AssertionError("grader self-test: torch.load without weights_only should have run the planted call")
+        with _recording_load() as calls:
+            for what, fn, args in [("load_checkpoint", ex.load_checkpoint, (bad, _net(5))),
+                                   ("load_for_inference", ex.load_for_inference, (bad, _net(5), "cpu"))]:
+                _RAN.clear()
+                del calls[:]
+                try:
+                    fn(*args)
+                except pickle.UnpicklingError:
+                    if not _RAN:
+                        continue
+                passed = [c["weights_only"] if "weights_only" in c else "(not passed)" for c in calls]
+                if all("weights_only" not in c or c["weights_only"] is None for c in calls):
+                    likely = ("torch.load(...) without weights_only=True. torch >= 2.6 defaults to weights_only=True, "
+                              "but torch 2.2-2.5 (which this kit supports, and which many machines still run) default "
+                              "to False and unpickle anything: pass weights_only=True explicitly. This check runs with "
+                              "the old default.",
+                              "torch.load(...) 没有传 weights_only=True。torch >= 2.6 默认 weights_only=True，但 "
+                              "torch 2.2-2.5（本套题支持这些版本，很多机器也仍在使用）默认为 False，会反序列化任何对象："
+                              "请显式传入 weights_only=True。本项检查在旧的默认值下运行。")
+                else:
+                    likely = ("torch.load(..., weights_only=False) (or a pickle-based loader): unpickling an untrusted "
+                              "file can run arbitrary code; pass weights_only=True.",
+                              "使用了 torch.load(..., weights_only=False)（或基于 pickle 的加载方式）：反序列化不可信的文件"
+                              "可能执行任意代码；应传 weights_only=True。")
+                fail(f"{what} unpickled a checkpoint holding a planted Python object instead of refusing it: a function "
+                     f"named in the file was called while loading (an attacker's file would call os.system the same "
+                     f"way). torch.load was called with weights_only={passed}.",
+                     f"{what} 反序列化了一个含有植入 Python 对象的检查点，而没有拒绝它：加载时调用了文件中指定的函数"
+                     f"（攻击者的文件也能以同样方式调用 os.system）。torch.load 调用时 weights_only={passed}。",
+                     likely=likely)
 
 
 @check(points=2, category="correctness")
@@ -331,8 +381,8 @@ def test_gpu_checkpoint_loads_on_cpu(ex, tmp_path):
         raise AssertionError(f"grader self-test: the file should not load without map_location (saved as {fake})")
     fresh = _net(80)
     fresh_opt = torch.optim.Adam(fresh.parameters(), lr=LR)
-    expect(_call_load("load_checkpoint(..., map_location='cpu')", ex.load_checkpoint, path, fresh, fresh_opt,
-                      map_location="cpu") == 4,
+    expect(_epoch(_call_load("load_checkpoint(..., map_location='cpu')", ex.load_checkpoint, path, fresh, fresh_opt,
+                             map_location="cpu")) == 4,
            "load_checkpoint should return the saved epoch 4.", "load_checkpoint 应返回保存的 epoch 4。")
     _expect_same_state(fresh, m, "the model loaded from a GPU checkpoint")
     for p in fresh.parameters():
@@ -398,8 +448,8 @@ def test_resume_on_accelerator(ex, tmp_path):
     with accelerator() as dev, _recording_load(shadow=None if dev.type == "cuda" else dev) as calls:
         fresh.to(dev)
         fresh_opt = torch.optim.Adam(fresh.parameters(), lr=LR)
-        epoch = _call_load("load_checkpoint(..., map_location=device)", ex.load_checkpoint, path, fresh, fresh_opt,
-                           map_location=dev)
+        epoch = _epoch(_call_load("load_checkpoint(..., map_location=device)", ex.load_checkpoint, path, fresh,
+                                  fresh_opt, map_location=dev))
         expect(epoch == 3, f"load_checkpoint should return the saved epoch 3, got {epoch!r}.",
                f"load_checkpoint 应返回保存的 epoch 3，实际为 {epoch!r}。")
         maps = [c.get("map_location") for c in calls]

@@ -10,8 +10,8 @@ import copy
 import torch
 from torch import nn
 
-from ptquiz.gradelib import (BuiltinUsed, accelerator, assert_close, assert_on_device, assert_shape, check, expect,
-                             fail, forbid, seeded, to_cpu)
+from ptquiz.gradelib import (BuiltinUsed, accelerator, as_int, as_number, assert_close, assert_on_device,
+                             assert_shape, check, expect, fail, forbid, run_learner, seeded, to_cpu)
 
 
 # ---------------------------------------------------------------------------
@@ -318,6 +318,38 @@ def test_eval_uses_running_stats(ex):
                            "不论 self.training 如何都更新了滑动统计量。"))
 
 
+_MODE_LIKELY = ("the mode kept in a flag of your own, set in an overridden eval() (or train()): model.eval() and "
+                "module.train(False) only call train(False) on every submodule, never their eval(). Branch on "
+                "self.training, which nn.Module.train(mode) sets.",
+                "用自己的标志记录模式，并在重写的 eval()（或 train()）中设置：model.eval() 和 module.train(False) "
+                "只会对每个子模块调用 train(False)，从不调用它们的 eval()。应根据 nn.Module.train(mode) 设置的 "
+                "self.training 分支。")
+
+
+_EVAL_BATCH_LIKELY = ("batch statistics in eval mode: when self.training is False (after model.eval() or "
+                      "train(False)) normalise with running_mean and running_var.",
+                      "评估模式下使用了批统计量：self.training 为 False 时（model.eval() 或 train(False) 之后）应使用 "
+                      "running_mean 和 running_var 归一化。")
+
+
+_TRAIN_RUNNING_LIKELY = ("running statistics in training mode: when self.training is True normalise with the batch "
+                         "mean and the biased batch variance.",
+                         "训练模式下使用了滑动统计量：self.training 为 True 时应使用批均值和有偏批方差归一化。")
+
+
+def _why_wrong_stats(layer, x, want, mode="eval"):
+    """Why a layer meant to be in ``mode`` normalised with the other mode's statistics: after its own .eval() /
+    .train() it gets ``want`` (a mode flag of its own: _MODE_LIKELY), or it does not (the statistics themselves).
+    ``layer``: a copy of the learner's layer taken before that forward."""
+    other = _EVAL_BATCH_LIKELY if mode == "eval" else _TRAIN_RUNNING_LIKELY
+    try:
+        getattr(layer, mode)()
+        y = _fwd(layer, x)
+    except Exception:  # noqa: BLE001 - only a probe for the message
+        return other
+    return _MODE_LIKELY if _same(y, want) else other
+
+
 @check(points=3, category="gradient")
 def test_gradients(ex):
     """Gradients w.r.t. the input, weight and bias equal nn.BatchNorm1d's, in training and eval mode.
@@ -327,6 +359,7 @@ def test_gradients(ex):
         c = shape[1]
         ref = _ref(c, seed=110 + i, random_running=True).train(train)
         m = _like(ex, ref).train(train)
+        probe = copy.deepcopy(m)
         x = _data(shape, 120 + i)
         with seeded(130 + i):
             g = torch.randn(*shape)
@@ -340,9 +373,10 @@ def test_gradients(ex):
                likely=("the whole forward wrapped in torch.no_grad(), or .detach() on the result.",
                        "整个 forward 包在 torch.no_grad() 中，或对结果调用了 .detach()。"))
         yr = ref(xr)
-        assert_close(y, yr, f"{what}: output (checked before the gradients)",
-                     likely=("the forward itself is wrong; fix the forward checks first.",
-                             "前向计算本身有误；请先修正前向相关的检查。"))
+        likely = ("the forward itself is wrong; fix the forward checks first.", "前向计算本身有误；请先修正前向相关的检查。")
+        if not train and _same(y, copy.deepcopy(ref).train()(x)):
+            likely = _why_wrong_stats(probe, x, yr)
+        assert_close(y, yr, f"{what}: output (checked before the gradients)", likely=likely)
         (y * g).sum().backward()
         (yr * g).sum().backward()
         assert_close(xm.grad, xr.grad, f"{what}: gradient w.r.t. the input",
@@ -396,3 +430,71 @@ def test_moves_with_to_device(ex):
     for n, b in cpu.named_buffers():
         assert_close(bufs[n].double(), b.double(), f"{n} after two training steps on the accelerator")
     assert_close(y_eval, ref_eval, "eval-mode output on the accelerator")
+
+
+@check(points=1, category="correctness")
+def test_hyperparameters_kept(ex):
+    """The constructor's arguments are kept as attributes named like nn.BatchNorm1d's: num_features, eps, momentum, affine.
+    zh: 构造参数保存为与 nn.BatchNorm1d 同名的属性：num_features、eps、momentum、affine。
+    """
+    for c, eps, momentum, affine in [(7, 1e-3, 0.2, False), (3, 0.5, 0.05, True)]:
+        m = _make(ex, c, eps=eps, momentum=momentum, affine=affine)
+        call = f"BatchNorm1d({c}, eps={eps}, momentum={momentum}, affine={affine})"
+        likely = ("the arguments stored under other names (self.C, self.m, ...) or not stored at all; code that inspects "
+                  "a BatchNorm layer (fusing it into a convolution, copying or printing it) reads bn.num_features, "
+                  "bn.eps, bn.momentum and bn.affine.",
+                  "参数以其他名字保存（self.C、self.m 等）或根本没有保存；检查 BatchNorm 层的代码（把它融合进卷积、"
+                  "复制或打印它）会读取 bn.num_features、bn.eps、bn.momentum 和 bn.affine。")
+        missing = [n for n in ("num_features", "eps", "momentum", "affine") if not hasattr(m, n)]
+        expect(not missing, f"{call} should keep its hyper-parameters as attributes; it has no {', '.join(missing)}.",
+               f"{call} 应把超参数保存为属性；它没有 {', '.join(missing)}。", likely=likely)
+        got = (as_int(m.num_features, f"{call}.num_features"), as_number(m.eps, f"{call}.eps"),
+               as_number(m.momentum, f"{call}.momentum"))
+        expect(got == (c, eps, momentum) and m.affine in (True, False) and bool(m.affine) == affine,
+               f"{call} should have num_features={c}, eps={eps}, momentum={momentum}, affine={affine}; got "
+               f"num_features={m.num_features!r}, eps={m.eps!r}, momentum={m.momentum!r}, affine={m.affine!r}.",
+               f"{call} 应有 num_features={c}、eps={eps}、momentum={momentum}、affine={affine}；实际为 "
+               f"num_features={m.num_features!r}、eps={m.eps!r}、momentum={m.momentum!r}、affine={m.affine!r}。",
+               likely=("an argument stored in the wrong attribute, or a default kept instead of the argument.",
+                       "某个参数存进了别的属性，或保存的是默认值而不是传入的参数。"))
+
+
+@check(points=2, category="correctness")
+def test_follows_the_model_mode(ex):
+    """Inside a model, the layer follows model.eval() and model.train(): it reads self.training, which they set.
+    zh: 放在模型中时，该层跟随 model.eval() 和 model.train()：它读取由它们设置的 self.training。
+    """
+    c = 3
+    ref = _ref(c, seed=150, random_running=True)
+    bn = _like(ex, ref)
+    model = nn.Sequential(nn.Identity(), bn)
+    x = _data((5, c, 2), 151, loc=3.0)
+    with_batch = copy.deepcopy(ref).train()(x).detach()
+    with_running = copy.deepcopy(ref).eval()(x).detach()
+    where = f"BatchNorm1d({c}) inside nn.Sequential(nn.Identity(), BatchNorm1d({c}))"
+    for mode, want, other, stats in (("eval", with_running, with_batch, "running statistics"),
+                                     ("train", with_batch, with_running, "batch statistics")):
+        run_learner(f"model.{mode}()", ("set the mode of the model and of every submodule",
+                                        "设置模型及其每个子模块的模式"), getattr(model, mode),
+                    known=[("positional argument", ("train() overridden without its mode argument: nn.Module.train(mode=True) "
+                                                    "is what model.eval() calls on every submodule, as train(False).",
+                                                    "重写 train() 时去掉了 mode 参数：model.eval() 会以 train(False) "
+                                                    "的形式对每个子模块调用 nn.Module.train(mode=True)。"))])
+        before = {n: b.clone() for n, b in bn.named_buffers()}
+        probe = copy.deepcopy(bn)
+        y = _fwd(model, x, f"{where} after model.{mode}()")
+        what = f"{where} after model.{mode}(): output on {tuple(x.shape)}"
+        if not _same(y, want) and _same(y, other):
+            fail(f"{what} uses the {'batch' if mode == 'eval' else 'running'} statistics; after model.{mode}() it "
+                 f"should normalise with the {stats}.",
+                 f"{what} 使用了{'批' if mode == 'eval' else '滑动'}统计量；model.{mode}() 之后应使用"
+                 f"{'滑动' if mode == 'eval' else '批'}统计量归一化。",
+                 likely=_why_wrong_stats(probe, x, want, mode))
+        assert_close(y, want, what)
+        if mode == "eval":
+            for n, b in bn.named_buffers():
+                expect(torch.equal(b, before[n]), f"{where}: buffer {n} changed during a forward after model.eval().",
+                       f"{where}：model.eval() 之后的前向改变了缓冲区 {n}。",
+                       likely=("running statistics updated regardless of self.training (the output did use them, so "
+                               "only the update ignores the mode).",
+                               "不论 self.training 如何都更新了滑动统计量（输出确实用了它们，只是更新没有看模式）。"))

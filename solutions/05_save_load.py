@@ -13,7 +13,8 @@ Write three functions:
   ``torch.load(path, map_location=map_location, weights_only=True)``, load the model state into ``model``
   and, when ``optimizer`` is given, the optimizer state into ``optimizer``; return the saved epoch.
   ``map_location`` lets a checkpoint written on a GPU load on a machine without one (and the reverse);
-  ``weights_only=True`` refuses files that would run arbitrary pickled code.
+  ``weights_only=True`` refuses files that would run arbitrary pickled code. Pass it explicitly: it is
+  torch's default only from torch 2.6 on (torch 2.2-2.5 default to ``weights_only=False``).
 * ``load_for_inference(path, model, device) -> nn.Module``: load the model state of the checkpoint at
   ``path`` into ``model`` (a freshly built instance of the right architecture), move it to ``device``,
   switch it to evaluation mode (Dropout off, BatchNorm uses its running statistics) and return it.

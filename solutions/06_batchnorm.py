@@ -17,7 +17,11 @@ over dims 0 and 2 for ``(N, C, L)``.
   the biased one, ``n`` = values per channel), and add 1 to
   ``num_batches_tracked``.
 * Eval mode (``model.eval()``): normalise with ``running_mean`` and
-  ``running_var``; change nothing.
+  ``running_var``; change nothing. Tell the modes apart by ``self.training``
+  (``model.eval()`` on a model holding the layer only calls ``train(False)``
+  on it, never an ``eval()`` you override).
+* Keep the arguments as attributes named like ``nn.BatchNorm1d``'s:
+  ``num_features``, ``eps``, ``momentum``, ``affine``.
 * ``affine=True``: learnable ``weight`` (ones) and ``bias`` (zeros), shape
   ``(C,)``, applied as ``y * weight + bias``. ``affine=False``: no parameters,
   ``self.weight`` and ``self.bias`` are ``None``.
