@@ -3,15 +3,66 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_on_device,
-                             assert_shape, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_on_device, assert_shape,
+                             assert_tensor, check, device_mismatch_explained, expect, fail, first_line, missing_import,
+                             run_learner, seeded, to_cpu)
 
 SHAPES = [((1, 10), 10, 5), ((7, 10), 10, 5), ((2, 3, 10), 10, 5), ((4, 1, 2, 6), 6, 3)]
 
 
-def _make(ex, i=10, o=5):
+def _known_build(e):
+    """run_learner's likely mistake for a crash of MyModule(...) itself: the signature, super().__init__(), sizes."""
+    text = first_line(e)
+    if isinstance(e, TypeError) and "__init__()" in text and "missing" in text:
+        return ("the defaults of the stub's signature removed: keep `__init__(self, in_features=10, out_features=5)`.",
+                "删掉了桩代码签名中的默认值：应保持 `__init__(self, in_features=10, out_features=5)`。")
+    if isinstance(e, TypeError) and "__init__()" in text and ("positional argument" in text or "unexpected keyword" in text):
+        return ("MyModule's __init__ should take (in_features=10, out_features=5), like the stub's signature; a version "
+                "without these arguments (as in the seed) cannot be built with other sizes.",
+                "MyModule 的 __init__ 应接受 (in_features=10, out_features=5)，与桩代码的签名一致；没有这两个参数的写法"
+                "（如原题代码）无法构建其他尺寸。")
+    return _known(e)
+
+
+def _known(e):
+    """run_learner's likely mistake for a crash of the learner's MyModule (construction or forward)."""
+    text = first_line(e)
+    if isinstance(e, NameError):
+        return missing_import(e)
+    if "before Module.__init__() call" in text:
+        return ("super().__init__() not called before self.linear is assigned: nn.Module sets up its registry of "
+                "layers there, so it must be the first line of __init__.",
+                "在给 self.linear 赋值之前没有调用 super().__init__()：nn.Module 在那里建立层的注册表，它必须是 __init__ 的第一行。")
+    if "mat1 and mat2 shapes cannot be multiplied" in text or "is invalid for input of size" in text:
+        return ("the sizes hard-coded (nn.Linear(10, 5), view(-1, 10)) or in_features and out_features swapped: build "
+                "nn.Linear(in_features, out_features) from the constructor's arguments; the input's last dimension is "
+                "in_features.",
+                "尺寸被写死了（nn.Linear(10, 5)、view(-1, 10)），或 in_features 与 out_features 写反了：应按构造函数的参数"
+                "构建 nn.Linear(in_features, out_features)；输入的最后一维就是 in_features。")
+    return None
+
+
+def _new(ex, *args):
+    desc = f"MyModule({', '.join(map(str, args))})"
     with seeded(1):
-        m = ex.MyModule(i, o)
+        return run_learner(desc, ("build a module holding nn.Linear" + (f"({args[0]}, {args[1]})" if args else "(10, 5)"),
+                                  "构建一个包含 nn.Linear" + (f"({args[0]}, {args[1]})" if args else "(10, 5)") + " 的模块"),
+                           ex.MyModule, *args, known=_known_build)
+
+
+def _fwd(m, x, what):
+    """m(x) through run_learner: a crash says what the check needed; a result that is not a tensor says so."""
+    o = m.linear.out_features if isinstance(getattr(m, "linear", None), nn.Linear) else "out_features"
+    y = run_learner(f"{what} on input {tuple(x.shape)}", (f"return a tensor of shape {(*x.shape[:-1], o)}",
+                                                          f"返回形状为 {(*x.shape[:-1], o)} 的张量"), m, x, known=_known)
+    assert_tensor(y, f"{what} on input {tuple(x.shape)}",
+                  likely=("forward computes the result but does not return it (a missing `return`).",
+                          "forward 计算了结果却没有返回（缺少 `return`）。") if y is None else None)
+    return y
+
+
+def _make(ex, i=10, o=5):
+    m = _new(ex, i, o)
     expect(isinstance(m, nn.Module), f"MyModule(...) should be an nn.Module, got {type(m).__name__}.",
            f"MyModule(...) 应是 nn.Module，实际是 {type(m).__name__}。")
     return m
@@ -19,12 +70,25 @@ def _make(ex, i=10, o=5):
 
 def _linear(ex, m):
     lin = getattr(m, "linear", None)
-    if not isinstance(lin, nn.Linear) or "linear" not in dict(m.named_children()):
+    children = dict(m.named_children())
+    if not isinstance(lin, nn.Linear) or "linear" not in children:
+        other = [n for n, c in children.items() if isinstance(c, nn.Linear)]
+        hidden = [n for n, v in vars(m).items() if isinstance(v, (list, tuple, dict))
+                  and any(isinstance(c, nn.Module) for c in (v.values() if isinstance(v, dict) else v))]
+        if other:
+            likely = (f"the layer registered under another name (self.{other[0]}); the task names it self.linear.",
+                      f"层注册在了别的名字下（self.{other[0]}）；题目要求命名为 self.linear。")
+        elif hidden:
+            likely = (f"the layer kept in a plain Python {type(vars(m)[hidden[0]]).__name__} (self.{hidden[0]}), which "
+                      "nn.Module does not look into: assign it as an attribute, self.linear = nn.Linear(...).",
+                      f"层放在了普通的 Python {type(vars(m)[hidden[0]]).__name__}（self.{hidden[0]}）里，nn.Module 不会查看它："
+                      "应作为属性赋值，self.linear = nn.Linear(...)。")
+        else:
+            likely = ("no nn.Linear assigned as self.linear in __init__ (a layer created in forward is not registered).",
+                      "__init__ 中没有把 nn.Linear 赋值给 self.linear（在 forward 里创建的层不会被注册）。")
         fail("MyModule should register an nn.Linear as self.linear; none found among its registered children "
-             f"{list(dict(m.named_children()))}.",
-             f"MyModule 应把 nn.Linear 注册为 self.linear；已注册的子模块为 {list(dict(m.named_children()))}。",
-             likely=("super().__init__() not called first, or the layer kept in a list/dict instead of an attribute.",
-                     "没有先调用 super().__init__()，或把层放在了列表/字典里而不是属性。"))
+             f"{list(children)}.",
+             f"MyModule 应把 nn.Linear 注册为 self.linear；已注册的子模块为 {list(children)}。", likely=likely)
     return lin
 
 
@@ -35,7 +99,7 @@ def test_output_shape(ex):
     """
     for shape, i, o in SHAPES:
         m = _make(ex, i, o)
-        y = m(torch.randn(*shape))
+        y = _fwd(m, torch.randn(*shape), f"MyModule({i}, {o})")
         assert_shape(y, (*shape[:-1], o), f"MyModule({i}, {o}) on input {shape}",
                      likely=("reshaping the input with view(-1, ...) or hard-coding sizes; nn.Linear handles leading dims.",
                              "用 view(-1, ...) 改变了输入形状或写死了尺寸；nn.Linear 本身支持前导维度。"))
@@ -70,7 +134,10 @@ def test_matches_functional_linear(ex):
         m = _make(ex, i, o)
         lin = _linear(ex, m)
         x = torch.randn(*shape)
-        y = m(x)
+        y = _fwd(m, x, f"MyModule({i}, {o})")
+        assert_shape(y, (*shape[:-1], o), f"MyModule({i}, {o}) on input {shape}",
+                     likely=("reshaping the input with view(-1, ...) or hard-coding sizes; nn.Linear handles leading dims.",
+                             "用 view(-1, ...) 改变了输入形状或写死了尺寸；nn.Linear 本身支持前导维度。"))
         assert_close(y, F.linear(x, lin.weight, lin.bias), f"MyModule({i}, {o}) output",
                      likely=("a new nn.Linear created inside forward (fresh random weights on every call), or an extra activation.",
                              "在 forward 里新建了 nn.Linear（每次调用权重都不同），或多加了激活函数。"))
@@ -84,7 +151,7 @@ def test_every_parameter_gets_a_gradient(ex):
     """
     m = _make(ex, 6, 3)
     x = torch.randn(4, 2, 6)
-    m(x).pow(2).sum().backward()
+    _fwd(m, x, "MyModule(6, 3)").pow(2).sum().backward()
     assert_all_params_get_grad(m, "MyModule")
     lin = _linear(ex, m)
     w = lin.weight.detach().clone().requires_grad_()
@@ -101,10 +168,30 @@ def test_moves_with_to_device(ex):
     """
     m = _make(ex, 10, 5)
     x = torch.randn(3, 10)
-    ref = m(x).detach()
-    with accelerator() as dev:
+    ref = _fwd(m, x, "MyModule(10, 5)").detach()
+    with accelerator() as dev, device_mismatch_explained((
+            "a layer or tensor created inside forward stays on the CPU: .to(device) moves only what __init__ registered.",
+            "在 forward 内部创建的层或张量留在 CPU 上：.to(device) 只会移动 __init__ 中注册的东西。")):
         m.to(dev)
         y = m(x.to(dev))
         assert_on_device(y, dev, "MyModule output")
         y = to_cpu(y)
     assert_close(y, ref, "output on the accelerator")
+
+
+@check(points=1, category="correctness")
+def test_default_sizes(ex):
+    """MyModule() with no arguments holds nn.Linear(10, 5), the stub's defaults, and maps (1, 10) to (1, 5).
+    zh: 不带参数的 MyModule() 持有 nn.Linear(10, 5)（桩代码的默认值），把 (1, 10) 映射为 (1, 5)。
+    """
+    m = _new(ex)
+    lin = _linear(ex, m)
+    expect((lin.in_features, lin.out_features) == (10, 5),
+           f"MyModule() should default to in_features=10, out_features=5; its self.linear is {lin!r}.",
+           f"MyModule() 的默认值应为 in_features=10、out_features=5；实际 self.linear 为 {lin!r}。",
+           likely=("the defaults of the stub's signature changed or swapped: keep `__init__(self, in_features=10, "
+                   "out_features=5)`.",
+                   "改动或交换了桩代码签名中的默认值：应保持 `__init__(self, in_features=10, out_features=5)`。"))
+    with seeded(2):
+        x = torch.randn(1, 10)
+    assert_shape(_fwd(m, x, "MyModule()"), (1, 5), "MyModule() on input (1, 10)")

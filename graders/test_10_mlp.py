@@ -1,18 +1,107 @@
 """Grader for exercise 10 — a configurable MLP and its training loop."""
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_learns, assert_on_device,
-                             assert_shape, check, expect, fail, seeded, to_cpu)
+from ptquiz.gradelib import (accelerator, as_number, assert_all_params_get_grad, assert_close, assert_learns,
+                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, first_line,
+                             missing_import, run_learner, seeded, to_cpu)
 
 # (in_dim, hidden_sizes, out_dim, batch)
 CONFIGS = [(2, [32, 32], 2, 1), (5, [], 3, 7), (10, [16, 8, 4], 4, 33), (3, [7], 1, 2), (6, [6, 6, 6, 6], 5, 11)]
 
 
+def _known(e):
+    """run_learner's likely mistake for a crash of the learner's code."""
+    text = first_line(e)
+    if isinstance(e, NameError):
+        return missing_import(e)
+    got = re.search(r"must be Tensor, not (\w+)", text)
+    if "is not a Module subclass" in text or (got and isinstance(getattr(nn, got.group(1), None), type)):
+        return ("`activation` is a class (nn.ReLU, nn.Tanh, ...): create one module per hidden layer with "
+                "activation(), and put that instance in the model.",
+                "`activation` 是一个类（nn.ReLU、nn.Tanh……）：每个隐藏层用 activation() 创建一个模块实例，再放进模型里。")
+    if "before Module.__init__() call" in text:
+        return ("super().__init__() must be the first line of MLP.__init__, before any layer is assigned.",
+                "super().__init__() 必须是 MLP.__init__ 的第一行，在给任何层赋值之前。")
+    if "mat1 and mat2 shapes cannot be multiplied" in text:
+        return ("the Linear sizes do not chain: layer i maps sizes[i] -> sizes[i + 1] for sizes = [in_dim, "
+                "*hidden_sizes, out_dim] (an empty hidden_sizes means one nn.Linear(in_dim, out_dim)).",
+                "Linear 层的尺寸没有首尾相接：对 sizes = [in_dim, *hidden_sizes, out_dim]，第 i 层把 sizes[i] 映射为 "
+                "sizes[i + 1]（hidden_sizes 为空时只有一个 nn.Linear(in_dim, out_dim)）。")
+    if isinstance(e, IndexError) and "list index out of range" in text:
+        return ("hidden_sizes indexed directly (hidden_sizes[0], hidden_sizes[-1]): an empty list must give one "
+                "nn.Linear(in_dim, out_dim).",
+                "直接索引了 hidden_sizes（hidden_sizes[0]、hidden_sizes[-1]）：空列表时应只有一个 nn.Linear(in_dim, out_dim)。")
+    if "does not require grad and does not have a grad_fn" in text:
+        return ("the loss is cut from the graph (computed under torch.no_grad(), or from .item()/.detach() values) "
+                "before backward().",
+                "在 backward() 之前损失就与计算图断开了（在 torch.no_grad() 下计算，或由 .item()/.detach() 的值得到）。")
+    return None
+
+
+def _call(what, need, fn, *args, **kw):
+    """fn(*args, **kw) through run_learner: a crash says what the check needed and the likely mistake."""
+    return run_learner(what, need, fn, *args, known=_known, **kw)
+
+
+def _fwd(m, x, what):
+    """m(x) through run_learner; a result that is not a tensor fails, naming a missing `return` for None."""
+    y = _call(f"{what} on input {tuple(x.shape)}", ("map (B, in_dim) to logits (B, out_dim)",
+                                                   "把 (B, in_dim) 映射为 logits (B, out_dim)"), m, x)
+    assert_tensor(y, f"{what} on input {tuple(x.shape)}",
+                  likely=("forward computes the logits but does not return them (a missing `return`).",
+                          "forward 计算了 logits 却没有返回（缺少 `return`）。") if y is None else None)
+    return y
+
+
+NEED_STEP = ("do one step (zero_grad, forward, loss, backward, optimizer.step()) and return the loss",
+             "完成一步（zero_grad、前向、损失、反向、optimizer.step()）并返回损失")
+NEED_TRAIN = ("train with Adam(lr) and CrossEntropyLoss for `steps` steps and return the losses",
+              "用 Adam(lr) 和 CrossEntropyLoss 训练 `steps` 步并返回各步损失")
+
+
+def _loss(v, what):
+    """A loss the learner returned, as a float: any real number (Python, numpy, a one-element tensor), except a
+    tensor still attached to the autograd graph (the PyTorch FAQ's "accumulating history" memory leak)."""
+    if isinstance(v, torch.Tensor) and (v.requires_grad or v.grad_fn is not None):
+        fail(f"{what} is the loss tensor itself, still attached to the autograd graph (grad_fn "
+             f"{type(v.grad_fn).__name__}); each loss kept in train()'s list then keeps its whole graph alive.",
+             f"{what} 是仍连在自动求导计算图上的损失张量本身（grad_fn {type(v.grad_fn).__name__}）；train() 保存的每个"
+             "损失都会让整张计算图一直留在内存里。",
+             likely=("`return loss` instead of `return loss.item()` (or float(loss), loss.detach()): the PyTorch FAQ's "
+                     "\"don't accumulate history across your training loop\".",
+                     "写成了 `return loss`，而不是 `return loss.item()`（或 float(loss)、loss.detach()）：即 PyTorch FAQ 中的"
+                     "“不要在训练循环中累积历史”。"))
+    return as_number(v, what, likely=("train_step does not return the loss (a missing `return`).",
+                                      "train_step 没有返回损失（缺少 `return`）。") if v is None else
+                     ("the loss should be one number: return loss.item() (a per-sample loss, reduction='none', is not "
+                      "what CrossEntropyLoss() gives).",
+                      "损失应是一个数：返回 loss.item()（逐样本的损失 reduction='none' 不是 CrossEntropyLoss() 给出的）。"))
+
+
+def _losses(v, n, what):
+    """The `n` losses train() returned, as floats: a list, tuple, 1-D tensor or array of numbers."""
+    if isinstance(v, torch.Tensor) and v.dim() == 1:
+        v = list(v)
+    ok = isinstance(v, (list, tuple)) or (hasattr(v, "__len__") and hasattr(v, "__getitem__")
+                                          and not isinstance(v, (str, bytes, dict, torch.Tensor)))
+    count = len(v) if ok else "?"
+    expect(ok and count == n, f"{what} should return a list of {n} losses, one per step; got {type(v).__name__} of "
+           f"length {count}.",
+           f"{what} 应返回含 {n} 个损失的列表（每步一个）；实际为 {type(v).__name__}，长度 {count}。",
+           likely=("train returns nothing (a missing `return`)." if v is None else
+                   "not collecting train_step's return value every step.",
+                   "train 没有返回值（缺少 `return`）。" if v is None else "没有在每一步收集 train_step 的返回值。"))
+    return [_loss(x, f"{what}[{i}]") for i, x in enumerate(v)]
+
+
 def _make(ex, in_dim, hidden, out_dim, seed=1, **kw):
     with seeded(seed):
-        m = ex.MLP(in_dim, list(hidden), out_dim, **kw)
+        m = _call(_desc(in_dim, hidden, out_dim, **kw), ("build the MLP", "构建该 MLP"), ex.MLP, in_dim, list(hidden),
+                  out_dim, **kw)
     expect(isinstance(m, nn.Module), f"MLP(...) should be an nn.Module, got {type(m).__name__}.",
            f"MLP(...) 应是 nn.Module，实际是 {type(m).__name__}。")
     return m
@@ -62,7 +151,8 @@ def test_output_shape(ex):
     """
     for in_dim, hidden, out_dim, b in CONFIGS:
         m = _make(ex, in_dim, hidden, out_dim)
-        assert_shape(m(torch.randn(b, in_dim)), (b, out_dim), f"{_desc(in_dim, hidden, out_dim)} on input ({b}, {in_dim})",
+        assert_shape(_fwd(m, torch.randn(b, in_dim), _desc(in_dim, hidden, out_dim)), (b, out_dim),
+                     f"{_desc(in_dim, hidden, out_dim)} on input ({b}, {in_dim})",
                      likely=("layer sizes hard-coded instead of chained from in_dim through hidden_sizes to out_dim.",
                              "层的尺寸写死了，没有按 in_dim → hidden_sizes → out_dim 依次连接。"))
 
@@ -98,9 +188,9 @@ def test_forward_matches_layer_stack(ex):
     for (in_dim, hidden, out_dim, b), act in zip(CONFIGS, [nn.Tanh, nn.ReLU, nn.GELU, nn.ReLU, nn.Tanh]):
         m = _make(ex, in_dim, hidden, out_dim, activation=act).eval()
         x = torch.randn(b, in_dim)
-        lins = _linears(m, x)
-        y = m(x)
         what = _desc(in_dim, hidden, out_dim, activation=act)
+        y = _fwd(m, x, what)
+        lins = _linears(m, x)
         assert_shape(y, (b, out_dim), f"{what} output")
         want = _stack(lins, act, x)
         if torch.allclose(y, act()(want), atol=1e-5) and not torch.allclose(y, want, atol=1e-5):
@@ -179,10 +269,8 @@ def test_train_step_does_not_accumulate_gradients(ex):
     want = torch.autograd.grad(loss, params)
     opt = torch.optim.SGD(params, lr=0.0)
     for i in range(3):
-        got = ex.train_step(m, opt, x, y, loss_fn)
-        expect(isinstance(got, float), f"train_step should return the loss as a Python float, got {type(got).__name__}.",
-               f"train_step 应以 Python float 返回损失，实际返回 {type(got).__name__}。",
-               likely=("returning the loss tensor instead of loss.item().", "返回了损失张量而不是 loss.item()。"))
+        got = _loss(_call("train_step(model, SGD(lr=0), x, y, CrossEntropyLoss())", NEED_STEP, ex.train_step, m, opt,
+                          x, y, loss_fn), "train_step's return value")
         expect(abs(got - loss.item()) < 1e-5, f"train_step call {i + 1} returned {got:.6g}; the loss on this batch is "
                f"{loss.item():.6g} (lr=0, so it never changes).",
                f"第 {i + 1} 次调用 train_step 返回 {got:.6g}；该 batch 的损失是 {loss.item():.6g}（lr=0，不会变化）。")
@@ -213,12 +301,12 @@ def test_train_step_is_one_optimizer_step(ex):
     loss = F.cross_entropy(m(x), y)
     grads = torch.autograd.grad(loss, params)
     want = [(p - 0.1 * g).detach() for p, g in zip(params, grads)]
-    got = ex.train_step(m, torch.optim.SGD(params, lr=0.1), x, y, nn.CrossEntropyLoss())
-    expect(isinstance(got, float) and abs(got - loss.item()) < 1e-5,
-           f"train_step should return the loss before the step as a float ({loss.item():.6g}), got {got!r}.",
-           f"train_step 应以 float 返回更新前的损失（{loss.item():.6g}），实际为 {got!r}。",
-           likely=("returning the tensor, or the loss computed after optimizer.step().",
-                   "返回了张量，或返回的是 optimizer.step() 之后重新计算的损失。"))
+    got = _loss(_call("train_step(model, SGD(lr=0.1), x, y, CrossEntropyLoss())", NEED_STEP, ex.train_step, m,
+                      torch.optim.SGD(params, lr=0.1), x, y, nn.CrossEntropyLoss()), "train_step's return value")
+    expect(abs(got - loss.item()) < 1e-5,
+           f"train_step should return the loss before the step ({loss.item():.6g}), got {got:.6g}.",
+           f"train_step 应返回更新前的损失（{loss.item():.6g}），实际为 {got:.6g}。",
+           likely=("the loss computed again after optimizer.step().", "返回的是 optimizer.step() 之后重新计算的损失。"))
     for (name, p), w in zip(m.named_parameters(), want):
         assert_close(p, w, f"{name} after one train_step",
                      likely=("optimizer.step() missing, or backward() called on something other than the loss.",
@@ -227,22 +315,50 @@ def test_train_step_is_one_optimizer_step(ex):
 
 @check(points=2, category="training")
 def test_train_loss_decreases(ex):
-    """train(model, x, y, 30, 1e-2) returns 30 float losses that fall on a small 3-class problem.
-    zh: train(model, x, y, 30, 1e-2) 返回 30 个 float 损失，并在一个小型三分类问题上下降。
+    """train(model, x, y, 30, 1e-2) returns 30 losses (numbers) that fall on a small 3-class problem.
+    zh: train(model, x, y, 30, 1e-2) 返回 30 个损失（数值），并在一个小型三分类问题上下降。
     """
     g = torch.Generator().manual_seed(5)
     centers = torch.randn(3, 6, generator=g) * 2
     y = torch.arange(45) % 3
     x = centers[y] + torch.randn(45, 6, generator=g)
     m = _make(ex, 6, [16], 3, seed=2)
-    losses = ex.train(m, x, y, 30, 1e-2)
-    expect(isinstance(losses, list) and len(losses) == 30 and all(isinstance(v, float) for v in losses),
-           f"train(..., steps=30, ...) should return a list of 30 Python floats, got "
-           f"{type(losses).__name__} of length {len(losses) if hasattr(losses, '__len__') else '?'}.",
-           f"train(..., steps=30, ...) 应返回含 30 个 Python float 的列表，实际为 {type(losses).__name__}，"
-           f"长度 {len(losses) if hasattr(losses, '__len__') else '?'}。",
-           likely=("not collecting train_step's return value every step.", "没有在每一步收集 train_step 的返回值。"))
+    losses = _losses(_call("train(MLP(6, [16], 3), x, y, 30, 1e-2)", NEED_TRAIN, ex.train, m, x, y, 30, 1e-2), 30,
+                     "train(..., steps=30, ...)")
     assert_learns(losses, "train(MLP(6, [16], 3), ..., steps=30, lr=1e-2)")
+
+
+@check(points=2, category="training")
+def test_train_sets_train_mode(ex):
+    """train() puts the model in training mode, even one left in eval mode by an earlier evaluation.
+    zh: train() 会把模型切换到训练模式，即使它之前因评估而留在 eval 模式。
+    """
+    with seeded(7):
+        model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
+        x, y = torch.randn(24, 6), torch.arange(24) % 3
+    model.eval()  # as an evaluation pass before training leaves it
+    seen = []
+    hooks = [mod.register_forward_pre_hook(lambda mod, inp: seen.append(mod.training)) for mod in model.modules()]
+    try:
+        with seeded(8):
+            _call("train(model, x, y, 4, 1e-2) on a model with BatchNorm and Dropout", NEED_TRAIN, ex.train, model, x, y,
+                  4, 1e-2)
+    finally:
+        for h in hooks:
+            h.remove()
+    bn = model[1]
+    expect(seen or int(bn.num_batches_tracked) > 0,
+           "train(model, x, y, 4, 1e-2) never called the model.", "train(model, x, y, 4, 1e-2) 从未调用模型。")
+    if not all(seen) or int(bn.num_batches_tracked) == 0:
+        fail("train(model, ...) ran a model that arrived in eval mode (as after an evaluation) without switching it to "
+             f"training mode: {seen.count(False)} of its {len(seen)} module calls ran in eval mode, so Dropout was off "
+             "and BatchNorm normalised with (and never updated) its running statistics.",
+             f"train(model, ...) 收到一个处于 eval 模式的模型（例如刚评估过）却没有把它切回训练模式：{len(seen)} 次模块调用中有 "
+             f"{seen.count(False)} 次在 eval 模式下运行，于是 Dropout 被关闭，BatchNorm 用（且从不更新）运行统计量。",
+             likely=("model.train() missing at the start of train(), or written `model.train` without the parentheses "
+                     "(which does nothing); a model is not in training mode just because it is being trained.",
+                     "train() 开头缺少 model.train()，或写成了不带括号的 `model.train`（什么也不做）；模型不会因为正在被训练"
+                     "就自动处于训练模式。"))
 
 
 @check(points=3, category="training")
@@ -252,10 +368,10 @@ def test_train_reaches_xor_accuracy(ex):
     """
     x, y = _xor_data(6)
     m = _make(ex, 2, [32, 32], 2, seed=6)
-    ex.train(m, x, y, 40, 1e-2)
+    _call("train(MLP(2, [32, 32], 2), x, y, 40, 1e-2)", NEED_TRAIN, ex.train, m, x, y, 40, 1e-2)
     m.eval()
     with torch.no_grad():
-        out = m(x)
+        out = _fwd(m, x, "MLP(2, [32, 32], 2)")
     assert_shape(out, (256, 2), "MLP(2, [32, 32], 2) output")
     acc = (out.argmax(1) == y).float().mean().item()
     expect(acc >= 0.9, f"After train(..., steps=40, lr=1e-2) the XOR training accuracy should be >= 90%, got {acc:.1%}.",
@@ -273,7 +389,9 @@ def test_runs_on_device(ex):
     x, y = torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
     cpu = _make(ex, 4, [8, 8], 3).eval()
     ref_out = cpu(x).detach()
-    ref_loss = ex.train_step(cpu, torch.optim.SGD(cpu.parameters(), lr=0.1), x, y, nn.CrossEntropyLoss())
+    ref_loss = _loss(_call("train_step on the CPU", NEED_STEP, ex.train_step, cpu, torch.optim.SGD(cpu.parameters(),
+                                                                                                  lr=0.1),
+                           x, y, nn.CrossEntropyLoss()), "train_step's return value")
     m = _make(ex, 4, [8, 8], 3).eval()
     with accelerator() as dev:
         m.to(dev)
@@ -283,8 +401,9 @@ def test_runs_on_device(ex):
         loss = ex.train_step(m, torch.optim.SGD(m.parameters(), lr=0.1), x.to(dev), y.to(dev), nn.CrossEntropyLoss())
         state = to_cpu(dict(m.state_dict()))
     assert_close(out, ref_out, "MLP output on the accelerator")
-    expect(isinstance(loss, float) and abs(loss - ref_loss) < 1e-5,
-           f"train_step on the accelerator should return {ref_loss:.6g} as a float, like on the CPU; got {loss!r}.",
-           f"在加速设备上 train_step 应像在 CPU 上一样返回 float {ref_loss:.6g}；实际为 {loss!r}。")
+    loss = _loss(loss, "train_step's return value on the accelerator")
+    expect(abs(loss - ref_loss) < 1e-5,
+           f"train_step on the accelerator should return {ref_loss:.6g}, like on the CPU; got {loss:.6g}.",
+           f"在加速设备上 train_step 应像在 CPU 上一样返回 {ref_loss:.6g}；实际为 {loss:.6g}。")
     for k, v in cpu.state_dict().items():
         assert_close(state[k], v, f"{k} after train_step on the accelerator")

@@ -1,5 +1,5 @@
 """Seed's code as written: `pretrained_model.features` — a ResNet has no .features attribute (that is VGG/AlexNet).
-expect-message: has no attribute 'features'
+expect-message: is VGG/AlexNet's attribute
 """
 import torch
 from torch import nn

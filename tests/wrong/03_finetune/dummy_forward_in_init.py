@@ -1,0 +1,38 @@
+"""Wrong: __init__ measures the feature size with a dummy forward while the given resnet is still in training mode,
+so building the model already moves the BatchNorm running statistics.
+expect-message: building the model already changed the backbone's BatchNorm running statistics
+"""
+import torch
+from torch import nn
+
+
+class FineTuner(nn.Module):
+    def __init__(self, backbone: nn.Module, num_classes: int):
+        super().__init__()
+        backbone.fc = nn.Identity()
+        self.backbone = backbone
+        self.backbone.requires_grad_(False)
+        with torch.no_grad():
+            n_features = self.backbone(torch.zeros(2, 3, 64, 64)).shape[1]
+        self.head = nn.Linear(n_features, num_classes)
+        self.train()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def unfreeze_last_block(model: FineTuner, head_lr: float, block_lr: float) -> torch.optim.Optimizer:
+    model.backbone.layer4.requires_grad_(True)
+    return torch.optim.Adam([
+        {"params": model.head.parameters(), "lr": head_lr},
+        {"params": model.backbone.layer4.parameters(), "lr": block_lr},
+    ])

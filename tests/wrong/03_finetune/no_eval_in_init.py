@@ -1,0 +1,37 @@
+"""Wrong: train() is overridden correctly, but __init__ never calls it (nor backbone.eval()).
+expect-message: The first forward of a freshly built FineTuner
+
+torchvision returns its models in training mode, so until the first model.train()/model.eval() the
+"frozen" backbone normalises with batch statistics and its running_mean/running_var drift.
+"""
+import torch
+from torch import nn
+
+
+class FineTuner(nn.Module):
+    def __init__(self, backbone: nn.Module, num_classes: int):
+        super().__init__()
+        backbone.fc = nn.Identity()
+        self.backbone = backbone
+        self.backbone.requires_grad_(False)
+        self.head = nn.Linear(512, num_classes)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def unfreeze_last_block(model: FineTuner, head_lr: float, block_lr: float) -> torch.optim.Optimizer:
+    model.backbone.layer4.requires_grad_(True)
+    return torch.optim.Adam([
+        {"params": model.head.parameters(), "lr": head_lr},
+        {"params": model.backbone.layer4.parameters(), "lr": block_lr},
+    ])

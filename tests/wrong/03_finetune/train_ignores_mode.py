@@ -1,0 +1,36 @@
+"""Wrong: the train() override calls super().train() without passing mode, so model.eval() puts the model
+(and its head) back in training mode.
+expect-message: ignores its mode argument
+"""
+import torch
+from torch import nn
+
+
+class FineTuner(nn.Module):
+    def __init__(self, backbone: nn.Module, num_classes: int):
+        super().__init__()
+        backbone.fc = nn.Identity()
+        self.backbone = backbone
+        self.backbone.requires_grad_(False)
+        self.head = nn.Linear(512, num_classes)
+        self.train()
+
+    def train(self, mode: bool = True):
+        super().train()
+        self.backbone.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def unfreeze_last_block(model: FineTuner, head_lr: float, block_lr: float) -> torch.optim.Optimizer:
+    model.backbone.layer4.requires_grad_(True)
+    return torch.optim.Adam([
+        {"params": model.head.parameters(), "lr": head_lr},
+        {"params": model.backbone.layer4.parameters(), "lr": block_lr},
+    ])
