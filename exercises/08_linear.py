@@ -4,6 +4,8 @@ Write ``Linear(in_features, out_features, bias=True)``, an ``nn.Module`` that
 computes ``y = x @ weight.T + bias`` exactly like ``nn.Linear``, without calling
 ``F.linear`` or ``nn.Linear`` (the grader forbids them while your ``forward`` runs).
 
+* ``self.in_features``, ``self.out_features``: the constructor arguments, kept as
+  attributes like ``nn.Linear``'s.
 * ``self.weight``: an ``nn.Parameter`` of shape ``(out_features, in_features)``
   (the same layout as ``nn.Linear``, so ``load_state_dict`` from an ``nn.Linear``
   works).
@@ -11,7 +13,9 @@ computes ``y = x @ weight.T + bias`` exactly like ``nn.Linear``, without calling
   ``bias=False`` there is no bias parameter and ``self.bias is None``.
 * Initialisation as ``nn.Linear``: ``kaiming_uniform_(weight, a=sqrt(5))``,
   i.e. weight ~ U(-1/sqrt(in_features), 1/sqrt(in_features)), and bias ~ the
-  same U(-1/sqrt(in_features), 1/sqrt(in_features)).
+  same U(-1/sqrt(in_features), 1/sqrt(in_features)). The grader draws many values
+  and checks they reach the bound, never pass it, and spread like that uniform:
+  another gain (``a=sqrt(6)``), a zero bias or a truncated normal loses the points.
 * ``forward(x)``: ``x`` of shape ``(..., in_features)`` with any number of
   leading dimensions (also none: ``(in_features,)``) -> ``(..., out_features)``.
 """

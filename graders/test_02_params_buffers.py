@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_on_device,
+from ptquiz.gradelib import (accelerator, as_int, assert_all_params_get_grad, assert_close, assert_on_device,
                              assert_shape, check, expect, fail, seeded, to_cpu)
 
 PARAMS = {"linear.weight", "linear.bias"}
@@ -259,11 +259,9 @@ class _Mixed(nn.Module):
 
 def _expect_count(ex, model, what, likely):
     want = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    got = ex.count_trainable(model)
-    expect(isinstance(got, int) and not isinstance(got, bool) or (isinstance(got, torch.Tensor) and got.numel() == 1),
-           f"count_trainable({what}) should return an int, got {type(got).__name__}.",
-           f"count_trainable({what}) 应返回 int，实际为 {type(got).__name__}。")
-    got = int(got)
+    got = as_int(ex.count_trainable(model), f"count_trainable({what})",
+                 likely=("a float: sum(...) over float numbers or a division; count with p.numel() (an int).",
+                         "返回了浮点数：对浮点数求和或做了除法；应使用 p.numel()（整数）计数。"))
     expect(got == want, f"count_trainable({what}) should be {want}, got {got}.",
            f"count_trainable({what}) 应为 {want}，实际为 {got}。", likely=likely)
 

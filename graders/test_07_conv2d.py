@@ -1,4 +1,5 @@
 """Grader for exercise 07 — Conv2d from scratch (im2col with F.unfold)."""
+import math
 import re
 from collections import namedtuple
 
@@ -6,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (BuiltinUsed, DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
-                             assert_learns, assert_on_device, assert_shape, check, expect, fail, forbid, seeded,
-                             to_cpu)
+from ptquiz.gradelib import (BuiltinUsed, DeviceMismatchError, accelerator, as_int, assert_all_params_get_grad,
+                             assert_close, assert_learns, assert_on_device, assert_shape, check, expect, fail, forbid,
+                             seeded, to_cpu)
 
 Cfg = namedtuple("Cfg", "n cin h w cout k stride padding dilation bias")
 
@@ -129,6 +130,69 @@ def _param(m, name, shape, what):
     return p
 
 
+def _assert_uniform(t, bound, what, bound_text, fix):
+    """``t`` looks like independent draws from U(-bound, bound), with margins a correct init never misses.
+
+    For n draws of U(-b, b): P(max |x| < b (1 - e)) = (1 - e)^n <= exp(-e n), so e = 25 / n (odds e^-25); the
+    sample std has relative standard error ~0.447 / sqrt(n) and the mean b / sqrt(3 n): both get 7 standard
+    errors. A scaled (kaiming with another a), shifted, constant or normal init misses one of them.
+    ``fix``: (en, zh), how to initialise right; each failure names what it saw first.
+    (The same helper is in test_08_linear.py: a candidate for gradelib.)
+    """
+    def likely(en, zh):
+        return (f"{en} {fix[0]}", f"{zh}{fix[1]}")
+    t = t.detach().double().flatten()
+    n = t.numel()
+    expect(bool(torch.isfinite(t).all()), f"{what}: not every value is finite.", f"{what}：存在非有限值。",
+           likely=likely("torch.empty(...) never initialised.", "torch.empty(...) 没有初始化。"))
+    top, std, mean = t.abs().max().item(), t.std().item(), t.mean().item()
+    want = bound / math.sqrt(3)
+    expect(top <= bound * (1 + 1e-6),
+           f"{what}: max |value| = {top:.4g} exceeds the bound {bound_text} = {bound:.4g}.",
+           f"{what}：最大 |值| = {top:.4g}，超出了边界 {bound_text} = {bound:.4g}。",
+           likely=likely("torch.randn (std 1), torch.empty never initialised, xavier_uniform_, kaiming_uniform_ with "
+                         "the default a=0 (bound sqrt(6/fan_in)), or a bound from the output channels.",
+                         "用了 torch.randn（标准差 1）、未初始化的 torch.empty、xavier_uniform_、默认 a=0 的 "
+                         "kaiming_uniform_（边界 sqrt(6/fan_in)），或按输出通道数计算边界。"))
+    if n >= 500:
+        expect(std > 1e-3 * want,
+               f"{what}: all {n} values are the same ({mean:.4g}): a constant, not U(-{bound:.4g}, {bound:.4g}).",
+               f"{what}：全部 {n} 个值都相同（{mean:.4g}）：这是常数，而不是 U(-{bound:.4g}, {bound:.4g})。",
+               likely=likely("zeros_ / constant_ / torch.zeros (a zero bias is a common habit, but not nn.Conv2d's "
+                             "init).", "用了 zeros_ / constant_ / torch.zeros（零偏置很常见，但不是 nn.Conv2d 的初始化）。"))
+    else:
+        expect(std > 0.3 * want,
+               f"{what}: values barely spread (std {std:.3g}); U(-{bound:.4g}, {bound:.4g}) has std {want:.4g}.",
+               f"{what}：初值几乎没有离散（标准差 {std:.3g}）；U(-{bound:.4g}, {bound:.4g}) 的标准差为 {want:.4g}。",
+               likely=likely("zeros or a constant.", "用了 0 或常数。"))
+        return
+    near = 25 / n
+    expect(top >= bound * (1 - near),
+           f"{what}: max |value| = {top:.4g} ({top / bound:.3f} x the bound {bound_text} = {bound:.4g}), but {n} "
+           f"draws from U(-{bound:.4g}, {bound:.4g}) come within {100 * near:.2g} % of it: the range is too narrow.",
+           f"{what}：最大 |值| = {top:.4g}（边界 {bound_text} = {bound:.4g} 的 {top / bound:.3f} 倍），而从 "
+           f"U(-{bound:.4g}, {bound:.4g}) 抽取 {n} 个值时最大值与边界相差不超过 {100 * near:.2g} %：取值范围太窄。",
+           likely=likely("a scaled bound: kaiming_uniform_ with another a (a=sqrt(6) gives 0.926 x the bound), "
+                         "(torch.rand(n) - 0.5) * bound without the factor 2, or a bound from a larger fan.",
+                         "边界被缩放了：kaiming_uniform_ 用了别的 a（a=sqrt(6) 得到 0.926 倍边界），"
+                         "(torch.rand(n) - 0.5) * bound 少乘了 2，或按更大的 fan 计算了边界。"))
+    tol = 7 * 0.447 / math.sqrt(n)
+    expect(abs(std - want) <= tol * want,
+           f"{what}: standard deviation {std:.4g}, but U(-{bound:.4g}, {bound:.4g}) has {want:.4g} (bound / sqrt(3)); "
+           f"{n} draws stay within {100 * tol:.2g} % of it: the values are not spread uniformly over the range.",
+           f"{what}：标准差为 {std:.4g}，而 U(-{bound:.4g}, {bound:.4g}) 的标准差为 {want:.4g}（bound / sqrt(3)）；"
+           f"{n} 个值的偏差应在 {100 * tol:.2g} % 以内：取值没有在区间内均匀分布。",
+           likely=likely("a normal or truncated normal (kaiming_normal_, trunc_normal_) instead of a uniform.",
+                         "用了正态或截断正态分布（kaiming_normal_、trunc_normal_），而不是均匀分布。"))
+    expect(abs(mean) <= 7 * want / math.sqrt(n),
+           f"{what}: mean {mean:.4g}, but U(-{bound:.4g}, {bound:.4g}) is centred on 0 ({n} draws: |mean| below "
+           f"{7 * want / math.sqrt(n):.2g}).",
+           f"{what}：均值为 {mean:.4g}，而 U(-{bound:.4g}, {bound:.4g}) 以 0 为中心（{n} 个值的 |均值| 应小于 "
+           f"{7 * want / math.sqrt(n):.2g}）。",
+           likely=likely("values shifted: torch.rand (in [0, 1)) scaled but not centred.",
+                         "取值整体偏移：torch.rand（取值 [0, 1)）缩放了但没有减去中心。"))
+
+
 # ---------------------------------------------------------------------------
 
 @check(points=2, category="shape")
@@ -138,11 +202,10 @@ def test_output_size_formula(ex):
     """
     for size, k, s, p, d in SIZE_TABLE:
         want = _size(size, k, s, p, d)
-        got = ex.conv_output_size(size, k, s, p, d)
         call = f"conv_output_size({size}, {k}, stride={s}, padding={p}, dilation={d})"
-        expect(isinstance(got, int) and not isinstance(got, bool), f"{call} should return an int, got {got!r}.",
-               f"{call} 应返回 int，实际为 {got!r}。",
-               likely=("true division `/` (a float) instead of floor division `//`.", "用了 `/`（得到浮点数）而不是整除 `//`。"))
+        got = as_int(ex.conv_output_size(size, k, s, p, d), call,
+                     likely=("true division `/` (a float) instead of floor division `//`.",
+                             "用了 `/`（得到浮点数）而不是整除 `//`。"))
         if got != want:
             if got == (size + 2 * p - k) // s + 1:
                 likely = ("dilation ignored: a dilated kernel spans dilation*(kernel-1)+1 pixels, not kernel.",
@@ -239,6 +302,56 @@ def test_no_builtin_convolution(ex):
     assert_shape(y, (2, 2, 8, 7), "Conv2d(3, 2, 3, padding=1) output")
 
 
+_ANY_OP = re.compile("")
+# Same batch, channels and kernel; only the image grows (72 -> 437 output pixels, 9 -> 23 rows, 8 -> 19 columns).
+LOOP_CFGS = (Cfg(2, 3, 9, 8, 4, 3, 1, 1, 1, True), Cfg(2, 3, 23, 19, 4, 3, 1, 1, 1, True))
+
+
+def _ops_run(ex, c, seed):
+    """How many torch functions (ops, Tensor methods, indexing) the learner's conv2d calls on config ``c``."""
+    x, w, b = _tensors(c, seed)
+    with torch.no_grad(), forbid(pattern=_ANY_OP, raise_on_use=False) as seen:
+        _learner(ex, _desc(c), ex.conv2d, x, w, b, c.stride, c.padding, c.dilation)
+    return len(seen)
+
+
+@check(points=2, category="correctness", timeout=20)
+def test_no_python_loop_over_pixels(ex):
+    """Vectorised: the number of torch operations conv2d runs does not grow with the image size.
+    zh: 已向量化：conv2d 执行的 torch 运算次数不随图像尺寸增长。
+    """
+    small, large = LOOP_CFGS
+    few, many = _ops_run(ex, small, 55), _ops_run(ex, large, 56)
+    px = [_size(c.h, c.k, c.stride, c.padding, c.dilation) * _size(c.w, c.k, c.stride, c.padding, c.dilation)
+          for c in LOOP_CFGS]
+    grew, more_px = many - few, px[1] - px[0]
+    seen = (f"conv2d on a {small.h}x{small.w} image ran {few} torch operations (ops, Tensor methods, indexing) and "
+            f"{many} on a {large.h}x{large.w} image (same batch, channels and kernel): {grew} more for "
+            f"{more_px} more output pixels",
+            f"conv2d 在 {small.h}x{small.w} 的图像上执行了 {few} 次 torch 运算（算子、Tensor 方法、索引），在 "
+            f"{large.h}x{large.w} 的图像上执行了 {many} 次（batch、通道和卷积核都相同）：输出像素多了 {more_px} 个，"
+            f"运算多了 {grew} 次")
+    if grew * 4 >= more_px:
+        fail(f"{seen[0]}: the work is done in a Python loop over the output pixels, which the exercise forbids "
+             f"(on a 96x96 image that is 9216 Python steps per call).",
+             f"{seen[1]}：计算是在 Python 循环中逐个输出像素完成的，本题不允许这样做（在 96x96 的图像上每次调用就是 9216 "
+             f"步 Python 循环）。",
+             likely=("a loop `for i in range(H_out): for j in range(W_out):` (even one whose body is vectorised over "
+                     "the batch and channels); F.unfold cuts every patch out at once, then one matrix multiply does "
+                     "all the pixels.",
+                     "写了 `for i in range(H_out): for j in range(W_out):` 这样的循环（即使循环体已对 batch 和通道向量化）；"
+                     "F.unfold 一次取出所有图像块，再用一次矩阵乘法算出全部像素。"))
+    if grew > 3:
+        fail(f"{seen[0]}: the work grows with the image, a Python loop over output rows or columns, which the "
+             "exercise forbids.",
+             f"{seen[1]}：运算次数随图像增大而增加，说明在 Python 中逐行或逐列循环，本题不允许这样做。",
+             likely=("a loop over the output rows (or columns), each step vectorised over the rest; F.unfold plus one "
+                     "matrix multiply needs no loop at all (a loop over the kernel taps is fine: it does not grow "
+                     "with the image).",
+                     "按输出行（或列）循环，每步对其余维度向量化；F.unfold 加一次矩阵乘法根本不需要循环"
+                     "（对卷积核位置循环没问题：它不随图像增大）。"))
+
+
 @check(points=2, category="correctness", timeout=10)
 def test_fast_on_an_image_batch(ex):
     """Vectorised: a (8, 16, 96, 96) batch with 32 3x3 filters runs well within the time limit and is exact.
@@ -276,22 +389,23 @@ def test_module_registers_parameters(ex):
 
 @check(points=1, category="correctness")
 def test_module_init_like_builtin(ex):
-    """Parameters start uniform in ±1/sqrt(in*kH*kW), like nn.Conv2d (finite, spread out, within the bound).
-    zh: 参数像 nn.Conv2d 一样在 ±1/sqrt(in*kH*kW) 内均匀初始化（有限、分散、不越界）。
+    """Parameters start uniform in ±1/sqrt(in*kH*kW), like nn.Conv2d: reaching the bound, not beyond, with its spread.
+    zh: 参数像 nn.Conv2d 一样在 ±1/sqrt(in*kH*kW) 内均匀初始化：能取到边界附近、不越界，离散程度相符。
     """
-    m = _make(ex, 8, 16, (3, 5))
-    bound = 1 / (8 * 3 * 5) ** 0.5
-    for name, p in m.named_parameters():
-        t = p.detach()
-        expect(bool(torch.isfinite(t).all()) and t.abs().max().item() <= bound * 1.0001,
-               f"Conv2d(8, 16, (3, 5)).{name} should lie within ±{bound:.4f}; its largest magnitude is {t.abs().max().item():.4g}.",
-               f"Conv2d(8, 16, (3, 5)).{name} 应在 ±{bound:.4f} 之内；实际最大绝对值为 {t.abs().max().item():.4g}。",
-               likely=("torch.randn / torch.empty without initialisation; use uniform_(-bound, bound) with bound = 1/sqrt(fan_in).",
-                       "用了 torch.randn 或未初始化的 torch.empty；应使用 uniform_(-bound, bound)，bound = 1/sqrt(fan_in)。"))
-        expect(t.std().item() > 0.3 * bound,
-               f"Conv2d(8, 16, (3, 5)).{name} should be spread uniformly over ±{bound:.4f}; its std is {t.std().item():.4g}.",
-               f"Conv2d(8, 16, (3, 5)).{name} 应在 ±{bound:.4f} 内均匀分布；实际标准差为 {t.std().item():.4g}。",
-               likely=("zeros or a constant initialisation.", "用 0 或常数初始化。"))
+    fix = ("nn.Conv2d's init: uniform_(-bound, bound) for the weight and the bias, bound = 1/sqrt(in_channels*kH*kW) "
+           "(what nn.init.kaiming_uniform_(weight, a=math.sqrt(5)) gives).",
+           "nn.Conv2d 的初始化是：weight 和 bias 都用 uniform_(-bound, bound)，bound = 1/sqrt(in_channels*kH*kW)"
+           "（即 nn.init.kaiming_uniform_(weight, a=math.sqrt(5)) 的结果）。")
+    # Several fans; Conv2d(1, n, 1) has the largest bound (1) and, like Conv2d(3, 2000, (1, 2)), a bias of thousands.
+    for args in [(8, 32, (3, 5)), (1, 3000, 1), (3, 2000, (1, 2))]:
+        m = _make(ex, *args)
+        kh, kw = _pair(args[2])
+        bound = 1 / math.sqrt(args[0] * kh * kw)
+        params = dict(m.named_parameters())
+        for name in ("weight", "bias"):
+            expect(name in params, f"Conv2d{args} has no parameter '{name}'; its parameters are {list(params)}.",
+                   f"Conv2d{args} 没有参数 '{name}'；实际参数为 {list(params)}。")
+            _assert_uniform(params[name], bound, f"Conv2d{args}.{name} at init", "1/sqrt(in_channels*kH*kW)", fix)
 
 
 @check(points=2, category="correctness", timeout=20)

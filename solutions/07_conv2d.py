@@ -14,7 +14,9 @@ API (``stride``, ``padding`` and ``dilation`` are an int or an ``(h, w)`` pair):
   ``x`` is ``(N, C_in, H, W)``, ``weight`` is ``(C_out, C_in, kH, kW)``, ``bias`` is
   ``(C_out,)`` or ``None``; returns ``(N, C_out, H_out, W_out)`` with the same numbers,
   and the same gradients for ``x``, ``weight`` and ``bias``, as ``F.conv2d``.
-  No Python loops over pixels: the grader also runs it on a realistic image batch
+  No Python loops over pixels: the grader counts the torch operations it runs on a
+  small and on a larger image (the count must not grow with the image; a loop over
+  the kernel taps, channels or batch is fine) and runs it on a realistic image batch
   under a time limit.
 * ``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
   bias=True)``: an ``nn.Module`` that registers ``weight`` ``(out, in, kH, kW)`` and
