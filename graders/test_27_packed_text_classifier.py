@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 from torch.utils.data import DataLoader
 
-from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, as_number, assert_all_params_get_grad, assert_close,
                              assert_learns_over_seeds, assert_on_device, assert_shape, assert_tensor, check, expect,
                              fail, first_line, last_layer_state, per_sequence, run_packed, seeded, to_cpu)
 
@@ -454,8 +454,15 @@ def test_train_epoch_on_accelerator(ex):
     expect(not torch.equal(w, before), "train_epoch on the accelerator should update the model; fc.weight did not change.",
            "在加速设备上 train_epoch 应更新模型；fc.weight 没有变化。",
            likely=("optimizer.step() missing.", "缺少 optimizer.step()。"))
-    val = loss.item() if isinstance(loss, torch.Tensor) and loss.dim() == 0 else loss
-    expect(isinstance(val, float) and val == val, f"train_epoch should return the mean loss as a float; got {loss!r}.",
+    expect(not (isinstance(loss, torch.Tensor) and loss.requires_grad),
+           "train_epoch returned a tensor that is still part of the autograd graph; it should return a Python float.",
+           "train_epoch 返回的张量仍连在计算图上；应返回 Python float。",
+           likely=("summing the loss tensors (total += loss * len(labels)) instead of loss.item(): every batch's graph "
+                   "stays alive until the epoch ends, so memory grows with the number of batches.",
+                   "累加的是损失张量（total += loss * len(labels)）而不是 loss.item()：每个 batch 的计算图都一直保留到 "
+                   "epoch 结束，内存随 batch 数增长。"))
+    val = as_number(loss, "train_epoch's return value (the mean loss)")
+    expect(val == val, f"train_epoch should return the mean loss as a float; got {loss!r}.",
            f"train_epoch 应以 float 返回平均损失；实际为 {loss!r}。")
 
 
@@ -522,10 +529,7 @@ def test_train_epoch_mean_loss(ex):
            likely=("a print inside the batch loop (the seed's `if epoch % 100 == 0: print(...)` sits in the loop over "
                    "batches, so it fires on every batch of epoch 0).",
                    "在批次循环里打印（原题的 `if epoch % 100 == 0: print(...)` 写在批次循环内，所以第 0 个 epoch 的每个批次都会打印）。"))
-    ok_type = isinstance(loss, float) or (isinstance(loss, torch.Tensor) and loss.dim() == 0)
-    expect(ok_type, f"train_epoch should return the mean loss as a Python float; got {type(loss).__name__}.",
-           f"train_epoch 应以 Python float 返回平均损失；实际为 {type(loss).__name__}。")
-    val = float(loss)
+    val = as_number(loss, "train_epoch's return value (the mean loss)")
     close = [abs(val - w) < 1e-4 * max(1.0, abs(w)) for w in (by_batch, by_sample)]
     expect(any(close), f"With lr=0, train_epoch should return the mean of the batches' losses ({by_batch:.6g}, or "
            f"{by_sample:.6g} weighted by batch size); got {val:.6g}.",

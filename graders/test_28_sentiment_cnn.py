@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, assert_close, assert_shape, assert_tensor, check,
+from ptquiz.gradelib import (accelerator, as_number, assert_close, assert_shape, assert_tensor, check,
                              device_mismatch_explained, expect, fail, run_learner, seeded, to_cpu)
 
 PAD_ID, UNK_ID = 0, 1
@@ -335,16 +335,24 @@ def test_validation_loss(ex):
     m = _model(ex, 30, seed=20, dropout=0.5)
     tokens, labels = _fit_data(30, 24, seed=20)
     m.train()
-    got = _run("validation_loss(model, tokens, labels)", ex.validation_loss, m, tokens, labels)
+    grad_on = []
+    hook = m.register_forward_hook(lambda mod, inp, out: grad_on.append(torch.is_grad_enabled()))
+    try:
+        got = _run("validation_loss(model, tokens, labels)", ex.validation_loss, m, tokens, labels)
+    finally:
+        hook.remove()
+    expect(not any(grad_on), "validation_loss ran the model with autograd on: it builds a graph it never uses.",
+           "validation_loss 在开启自动求导的情况下运行模型：构建了一个用不到的计算图。",
+           likely=("no torch.no_grad() (or torch.inference_mode()) around the forward pass: eval mode does not turn "
+                   "autograd off, so every activation is kept for a backward that never comes.",
+                   "前向传播外面没有 torch.no_grad()（或 torch.inference_mode()）：eval 模式并不关闭自动求导，"
+                   "所有激活值都会为一个永远不会发生的反向传播而保留。"))
     if isinstance(got, torch.Tensor):
         expect(got.grad_fn is None and not got.requires_grad, "validation_loss returned a tensor attached to the graph.",
                "validation_loss 返回了连着计算图的张量。", likely=("no torch.no_grad(), and no .item().", "没有 torch.no_grad()，也没有 .item()。"))
         expect(got.numel() == 1, f"validation_loss should be one number, got shape {tuple(got.shape)}.",
                f"validation_loss 应为一个数，实际形状为 {tuple(got.shape)}。")
-        got = got.item()
-    expect(isinstance(got, (int, float)) and not isinstance(got, bool), f"validation_loss should return a float, got "
-                                                                       f"{type(got).__name__}.",
-           f"validation_loss 应返回浮点数，实际为 {type(got).__name__}。")
+    got = as_number(got, "validation_loss's return value")
     m.eval()
     with torch.no_grad():
         want = F.cross_entropy(m(tokens), labels).item()

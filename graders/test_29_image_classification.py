@@ -344,6 +344,13 @@ def test_train_one_epoch_matches_loop(ex):
               "F.cross_entropy(model(images), labels)，backward()，每个 batch 一次 optimizer.step()。")
     for (name, p), q in zip(m.named_parameters(), ref.parameters()):
         assert_close(p, q, f"after one epoch, parameter {name}", atol=1e-5, likely=likely)
+    expect(not (isinstance(got, torch.Tensor) and got.requires_grad),
+           "train_one_epoch returned a tensor that is still part of the autograd graph; it should return a Python float.",
+           "train_one_epoch 返回的张量仍连在计算图上；应返回 Python float。",
+           likely=("summing the loss tensors (total += loss) instead of loss.item(): every batch's graph stays alive "
+                   "until the epoch ends, so memory grows with the number of batches.",
+                   "累加的是损失张量（total += loss）而不是 loss.item()：每个 batch 的计算图都一直保留到 epoch 结束，"
+                   "内存随 batch 数增长。"))
     mean = _number(got, "train_one_epoch's return value")
     batch_mean = sum(losses) / len(losses)
     sample_mean = sum(v * s for v, s in zip(losses, sizes)) / sum(sizes)
@@ -425,12 +432,22 @@ def test_evaluate_has_no_side_effects(ex):
 
 @check(points=3, category="training")
 def test_fit_learns_synthetic_task(ex):
-    """fit(SmallCNN(3, 4), loader, 3 epochs, lr 1e-2) reaches >= 75 % held-out accuracy on a 4-class coloured-square task.
-    zh: fit(SmallCNN(3, 4), loader, 3 个 epoch, lr 1e-2) 在四分类“彩色方块”任务上达到 >= 75% 的验证准确率。
+    """fit uses its lr (lr=0 leaves the weights as they were); fit(SmallCNN(3, 4), loader, 3 epochs, lr 1e-2) reaches >= 75 % held-out accuracy on a 4-class coloured-square task.
+    zh: fit 使用传入的 lr（lr=0 时权重不变）；fit(SmallCNN(3, 4), loader, 3 个 epoch, lr 1e-2) 在四分类“彩色方块”任务上达到 >= 75% 的验证准确率。
     """
+    cpu = torch.device("cpu")
+    small, _, _ = _loader(8, 4, seed=5)
+    m = _net(6)
+    before = [p.detach().clone() for p in m.parameters()]
+    _run("fit(model, loader, epochs=1, lr=0.0, device='cpu')", "fit", ex.fit, m, small, 1, 0.0, cpu)
+    expect(all(torch.equal(a, p.detach().cpu()) for a, p in zip(before, m.parameters())),
+           "fit(model, loader, epochs=1, lr=0.0, ...) changed the weights: the optimizer does not use the lr argument.",
+           "fit(model, loader, epochs=1, lr=0.0, ...) 改变了权重：优化器没有使用 lr 参数。",
+           likely=("Adam built without lr=lr (so it uses its default 1e-3) or with a hard-coded learning rate: "
+                   "optim.Adam(model.parameters(), lr=lr).",
+                   "构建 Adam 时没有写 lr=lr（于是用默认的 1e-3）或写死了学习率：optim.Adam(model.parameters(), lr=lr)。"))
     xt, yt = _squares(192, seed=10)
     xv, yv = _squares(96, seed=11)
-    cpu = torch.device("cpu")
     accs = []
     for seed in (0, 1, 2):
         with seeded(seed):
