@@ -518,6 +518,39 @@ def test_chunks_with_cache(ex):
                              f"feeding chunks of {sizes} tokens with the cache (d_model={d}, nhead={h})")
 
 
+@check(points=1, category="correctness")
+def test_fills_context_window(ex):
+    """A sequence of exactly max_len positions (whole, or a cache of max_len - 1 plus one token) is accepted.
+    zh: 恰好 max_len 个位置的序列（一次整段，或 max_len - 1 个缓存位置再加一个 token）可以正常处理。
+    """
+    d, h = 8, 2
+    m, qkv, proj = _make(ex, d, h, seed=90)
+    x = _x(1, MAX_LEN, d, seed=90)
+    likely = (f"an off-by-one bound: max_len={MAX_LEN} positions fit, so P + T == max_len is allowed (refuse only "
+              "P + T > max_len, and slice the mask as mask[P:P + T, :P + T]).",
+              f"边界差一：max_len={MAX_LEN} 个位置是放得下的，P + T == max_len 应当允许（只在 P + T > max_len 时报错，"
+              "掩码取 mask[P:P + T, :P + T]）。")
+    with torch.no_grad():
+        for sizes in ([MAX_LEN], [MAX_LEN - 1, 1]):
+            what = (f"forward(x) on {MAX_LEN} tokens with max_len={MAX_LEN}" if len(sizes) == 1 else
+                    f"forward(x, cache) on 1 token after a cache of {MAX_LEN - 1} positions, max_len={MAX_LEN}")
+            cache, ys = None, []
+            for c in _chunks(x, sizes):
+                try:
+                    y, cache = _call(m, c, cache, what)
+                except (CheckFailed, NotImplementedError):
+                    raise
+                except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
+                    _crashed(e, what, (f"A sequence of P + T = {MAX_LEN} = max_len positions must be accepted.",
+                                       f"P + T = {MAX_LEN} = max_len 个位置的序列必须能处理。"), likely)
+                ys.append(y)
+            assert_close(torch.cat(ys, dim=1), _reference(qkv, proj, x, h)[0],
+                         f"{what}: outputs compared with attention over all {MAX_LEN} positions",
+                         likely=("the attention itself is off (see the checks against F.scaled_dot_product_attention "
+                                 "and the cache checks).",
+                                 "注意力本身的计算有误（见与 F.scaled_dot_product_attention 对比的检查和缓存检查）。"))
+
+
 @check(points=2, category="correctness")
 def test_written_from_scratch(ex):
     """Attention is computed by hand: no F.scaled_dot_product_attention or nn.MultiheadAttention.

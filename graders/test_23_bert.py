@@ -350,8 +350,8 @@ def test_feedforward_width(ex):
 
 @check(points=1, category="correctness")
 def test_gelu_activation(ex):
-    """The encoder layers use GELU (BERT's activation), not the default ReLU.
-    zh: 编码器层使用 GELU（BERT 的激活函数），而不是默认的 ReLU。
+    """The encoder layers and the MLM head use GELU (BERT's activation), not ReLU.
+    zh: 编码器层和 MLM 头使用 GELU（BERT 的激活函数），而不是 ReLU。
     """
     m = _make(ex)
     layers = _layers(m)
@@ -364,6 +364,12 @@ def test_gelu_activation(ex):
            f"编码器层的激活函数为 {names}；BERT 使用 GELU。",
            likely=("activation='gelu' not passed to nn.TransformerEncoderLayer (its default is ReLU).",
                    "没有给 nn.TransformerEncoderLayer 传 activation='gelu'（默认是 ReLU）。"))
+    relus = [n or "(the model)" for n, mod in m.named_modules() if isinstance(mod, (nn.ReLU, nn.LeakyReLU))]
+    expect(not relus, f"The model holds ReLU modules at {relus}; BERT uses GELU everywhere, including the MLM head's "
+           "transform (Linear -> GELU -> LayerNorm).",
+           f"模型在 {relus} 处包含 ReLU 模块；BERT 处处使用 GELU，包括 MLM 头的变换（Linear -> GELU -> LayerNorm）。",
+           likely=("nn.ReLU() in the MLM head's transform instead of nn.GELU().",
+                   "MLM 头的变换里用了 nn.ReLU() 而不是 nn.GELU()。"))
 
 
 @check(points=2, category="correctness")

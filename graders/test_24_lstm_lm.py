@@ -445,6 +445,28 @@ def test_perplexity(ex):
 
 
 @check(points=1, category="correctness")
+def test_train_step_train_mode(ex):
+    """train_step puts the model in train mode (dropout on) even when it was left in eval mode by evaluate.
+    zh: 即使模型之前被 evaluate 留在 eval 模式，train_step 也会把它切回训练模式（dropout 生效）。
+    """
+    V = 7
+    m = _make(ex, V, 4, 4, 2, dropout=0.5, seed=19)
+    x = _tokens(5, 2, V, seed=20)
+    m.eval()  # as evaluate leaves it
+    spy = _ModeSpy(m)
+    try:
+        _step(ex, m, x[:4], x[1:], None, torch.optim.SGD(m.parameters(), lr=0.1), 1.0,
+              "train_step(...) on a model left in eval mode")
+    finally:
+        spy.remove()
+    expect(spy.calls, "train_step never called the model.", "train_step 没有调用模型。")
+    expect(all(tr for tr, _ in spy.calls), "train_step ran the model in eval mode (dropout off while training).",
+           "train_step 在 eval 模式下运行了模型（训练时 dropout 没有生效）。",
+           likely=("model.train() missing at the start of train_step: after evaluate (model.eval()) the model stays "
+                   "in eval mode.", "train_step 开头缺少 model.train()：evaluate 调用 model.eval() 之后模型一直处于 eval 模式。"))
+
+
+@check(points=1, category="correctness")
 def test_evaluate_eval_mode_no_grad(ex):
     """evaluate runs the model in eval mode (dropout off) and without autograd.
     zh: evaluate 在 eval 模式（关闭 dropout）下运行模型，且不记录梯度。
@@ -513,10 +535,20 @@ def test_greedy_generation(ex):
     """
     V, n = 13, 8
     m = _make(ex, V, 6, 7, 2, dropout=0.4, seed=14)
+    _, _, out = _parts(m, V)
+    with torch.no_grad():  # sharper logits, so the next token depends on the whole prompt
+        if out.bias is not None:
+            out.bias.zero_()
+        out.weight.mul_(8.0)
     ref = copy.deepcopy(m)
     ref.eval()
-    with seeded(15):
-        prompt = torch.randint(0, V, (4,))
+    for s in range(15, 60):  # a prompt whose next token is not the one after its first token alone
+        with seeded(s):
+            prompt = torch.randint(0, V, (4,))
+        with torch.no_grad():
+            lg, _ = _fwd(ref, prompt.view(-1, 1), None)
+        if lg[-1, 0].argmax() != lg[0, 0].argmax():
+            break
     seq = prompt.clone()
     with torch.no_grad():
         for _ in range(n):
