@@ -1,11 +1,14 @@
 """Grader for exercise 13 — an LSTM written by hand."""
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, RECURRENT_OPS, accelerator, assert_close,
-                             assert_learns, assert_on_device, assert_shape, check, expect, fail, forbid, seeded,
-                             to_cpu)
+from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, RECURRENT_OPS, accelerator, as_int, assert_close,
+                             assert_learns, assert_on_device, assert_shape, assert_tensor, check, expect, fail, forbid,
+                             run_learner, seeded, to_cpu)
 
 # (input_size, hidden_size, num_layers, batch, seq)
 CASES = [(4, 3, 1, 3, 5), (3, 5, 1, 1, 1), (5, 4, 2, 2, 7), (2, 6, 2, 5, 1), (6, 2, 1, 4, 9)]
@@ -69,9 +72,50 @@ _LIKELY_STATE = ("the seed's (None, None) handling: with no state given, h and c
                  "multiplies them; build zeros instead (nn.LSTM itself also takes state=None, not (None, None)).",
                  "照抄了题目中的 (None, None)：未给状态时 h 和 c 仍为 None，后面的代码却对它们取下标或做乘法；"
                  "应改为创建全零张量（nn.LSTM 本身也只接受 state=None，而不是 (None, None)）。")
+_LIKELY_SHAPE = ("the default state has the wrong shape (like the seed's torch.zeros(1, H), or (1, batch, H) whatever "
+                 "num_layers is): an LSTM's h0 and c0 are (num_layers, batch, H), batch = x.shape[0] when "
+                 "batch_first=True and x.shape[1] otherwise; an LSTMCell's are (batch, H).",
+                 "默认状态的形状不对（例如题目中的 torch.zeros(1, H)，或不管 num_layers 是多少都用 (1, batch, H)）："
+                 "LSTM 的 h0、c0 应为 (num_layers, batch, H)，batch_first=True 时 batch = x.shape[0]，否则为 x.shape[1]；"
+                 "LSTMCell 的应为 (batch, H)。")
 _LIKELY_DEVICE = ("the default state created without device=x.device: torch.zeros(...) stays on the CPU while the "
                   "model and the input are on the GPU.",
                   "默认状态创建时没有指定 device=x.device：torch.zeros(...) 留在 CPU 上，而模型和输入在 GPU 上。")
+
+_LIKELY_DTYPE = ("the default state created without dtype=x.dtype: torch.zeros(...) is float32 while the model and "
+                 "the input are float64 (model.double()); use torch.zeros(..., device=x.device, dtype=x.dtype) or "
+                 "x.new_zeros(...).",
+                 "默认状态创建时没有指定 dtype=x.dtype：torch.zeros(...) 是 float32，而模型和输入是 float64（model.double()）；"
+                 "应使用 torch.zeros(..., device=x.device, dtype=x.dtype) 或 x.new_zeros(...)。")
+
+_FACTORIES = frozenset({"zeros", "zeros_like", "new_zeros", "empty", "empty_like", "new_empty", "full", "full_like",
+                        "new_full", "ones", "ones_like", "new_ones", "randn", "rand"})
+
+
+class _Created(TorchFunctionMode):
+    """Records the shapes of the tensors that factory functions (torch.zeros, x.new_zeros, ...) create."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if str(getattr(func, "__name__", "")).split(".")[0] in _FACTORIES and isinstance(out, torch.Tensor):
+            self.shapes.append(tuple(out.shape))
+        return out
+
+
+def _built_state_shape(m, x, hidden, want):
+    """The shape of the first tensor ending in `hidden` that m(x) creates (its default state), if it is not `want`."""
+    rec = _Created()
+    try:
+        with rec:
+            m(x)
+    except Exception:  # noqa: BLE001 - the crash itself is already known
+        pass
+    shapes = [s for s in rec.shapes if s and s[-1] == hidden and len(s) <= 3]
+    return shapes[0] if shapes and shapes[0] != tuple(want) else None
 
 
 def _unpack(got, what, cell):
@@ -89,8 +133,8 @@ def _unpack(got, what, cell):
     return got
 
 
-def _forward(ex, m, x, state=None, what="LSTM", cell=False):
-    """Call m(x) or m(x, state); if only the default-state path crashes, say so."""
+def _forward(ex, m, x, state=None, what="LSTM", cell=False, batch_dim=0):
+    """Call m(x) or m(x, state); if only the default-state path crashes, say why (None state, wrong shape, device)."""
     if state is not None:
         return _unpack(m(x, state), what, cell)
     try:
@@ -99,21 +143,35 @@ def _forward(ex, m, x, state=None, what="LSTM", cell=False):
         raise
     except Exception as e:  # noqa: BLE001
         hidden = m.weight_hh.shape[1] if cell else m.weight_hh_l0.shape[1]
-        shape = (x.shape[0], hidden) if cell else (sum(1 for n, _ in m.named_parameters() if n.startswith("weight_ih_l")),
-                                                    x.shape[0], hidden)
+        batch = x.shape[batch_dim]
+        shape = (batch, hidden) if cell else (sum(1 for n, _ in m.named_parameters() if n.startswith("weight_ih_l")),
+                                              batch, hidden)
         try:
             z = torch.zeros(shape, device=x.device, dtype=x.dtype)
             m(x, (z, z.clone()))
         except Exception:  # noqa: BLE001 - the problem is elsewhere: show the original error
             raise e from None
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        device = isinstance(e, DeviceMismatchError) or "same device" in msg
-        fail(f"{what}(x) without a state raised {type(e).__name__}: {msg}{_where(e, ex)}, although the same call with "
-             f"explicit zero (h, c) of shape {shape} works. With state=None, start h and c from zeros of shape "
-             f"{shape}, created on the input's device (device=x.device).",
-             f"{what}(x) 不传状态时抛出 {type(e).__name__}: {msg}{_where(e, ex)}，而显式传入形状为 {shape} 的全零 (h, c) "
-             f"则正常。state=None 时，h 和 c 应从形状为 {shape}、位于输入所在设备（device=x.device）的全零张量开始。",
-             likely=_LIKELY_DEVICE if device else _LIKELY_STATE)
+        head_en = (f"{what}(x) without a state raised {type(e).__name__}: {msg}{_where(e, ex)}, although the same call "
+                   f"with explicit zero (h, c) of shape {shape} works.")
+        head_zh = (f"{what}(x) 不传状态时抛出 {type(e).__name__}: {msg}{_where(e, ex)}，而显式传入形状为 {shape} 的全零 "
+                   f"(h, c) 则正常。")
+        if isinstance(e, DeviceMismatchError) or "same device" in msg:
+            fail(f"{head_en} With state=None, create the zeros on the input's device (device=x.device).",
+                 f"{head_zh}state=None 时，全零状态应创建在输入所在的设备上（device=x.device）。", likely=_LIKELY_DEVICE)
+        if any(w in msg for w in ("dtype", "Double", "scalar type")):  # float32 zeros next to float64 weights
+            fail(f"{head_en} With state=None, create the zeros with the input's dtype too (dtype=x.dtype).",
+                 f"{head_zh}state=None 时，全零状态还要使用输入的 dtype（dtype=x.dtype）。", likely=_LIKELY_DTYPE)
+        if "NoneType" in msg:  # h / c left as None and then used
+            fail(f"{head_en} No default state was built: h and c stayed None. With state=None, start h and c from "
+                 f"zeros of shape {shape} on the input's device.",
+                 f"{head_zh}没有创建默认状态：h 和 c 仍是 None。state=None 时，h 和 c 应从输入所在设备上形状为 "
+                 f"{shape} 的全零张量开始。", likely=_LIKELY_STATE)
+        built = _built_state_shape(m, x, hidden, shape)
+        seen_en = f" (your code built one of shape {built})" if built else ""
+        seen_zh = f"（你的代码创建的形状为 {built}）" if built else ""
+        fail(f"{head_en} The default state has the wrong shape{seen_en}; it should be {shape}.",
+             f"{head_zh}默认状态的形状不对{seen_zh}；应为 {shape}。", likely=_LIKELY_SHAPE)
 
 
 def _ref_step(x, h, c, w_ih, w_hh, b_ih, b_hh, mistake):
@@ -382,7 +440,230 @@ def test_learns_to_remember_the_first_element(ex):
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    expect(math.isfinite(losses[0]), f"LSTM remembering the first element: the very first loss is {losses[0]}.",
+           f"LSTM 记住第一个元素：第一步的损失就是 {losses[0]}。",
+           likely=("parameters left uninitialised (torch.empty(...) without an init holds NaN or huge values), or a "
+                   "NaN produced in forward.", "参数没有初始化（torch.empty(...) 不初始化时可能是 NaN 或极大的值），"
+                   "或 forward 中产生了 NaN。"))
     assert_learns(losses, "LSTM remembering the first element",
                   likely=("parameters not registered (the optimizer cannot see them), or the gradient cut through time "
                           "by .detach(), or the forget gate / cell state wrong so nothing is remembered.",
                           "参数没有注册（优化器看不到），或 .detach() 切断了沿时间的梯度，或遗忘门/细胞状态有误导致什么也记不住。"))
+
+
+# ---------------------------------------------------------------------------
+# initialisation, the time-major layout, and the constructor's arguments
+
+def _poison(shapes):
+    """Leave NaN in freed memory of these sizes, so that a parameter left as torch.empty(...) shows it."""
+    junk = [torch.full(s, float("nan")) for s in shapes for _ in range(3)]
+    del junk
+
+
+def _init_problem(p, in_k, hidden):
+    """None for values drawn like uniform(-1/sqrt(H), 1/sqrt(H)), else (what was seen, likely mistake), en/zh pairs.
+
+    Safe for a correct init: every parameter checked has >= 256 values, so its largest |value| is within 5 % of the
+    bound (failure probability 0.95**256 < 1e-5) and its std within 15 % of bound/sqrt(3) (more than 5 sigma).
+    """
+    v = p.detach().double().flatten()
+    b = 1.0 / math.sqrt(hidden)
+    n = v.numel()
+    if not bool(torch.isfinite(v).all()) or v.abs().max().item() > 1e3:
+        bad = (~torch.isfinite(v)).sum().item()
+        seen = (f"holds {bad} NaN/inf values" if bad else f"holds values up to {v.abs().max().item():.3g}",
+                f"含有 {bad} 个 NaN/inf" if bad else f"含有大到 {v.abs().max().item():.3g} 的值")
+        return seen, ("left uninitialised: torch.empty(...) holds whatever was in memory until an init such as "
+                      "nn.init.uniform_(p, -1/sqrt(H), 1/sqrt(H)) fills it.",
+                      "参数没有初始化：torch.empty(...) 里是内存中残留的任意值，需要用 "
+                      "nn.init.uniform_(p, -1/sqrt(H), 1/sqrt(H)) 之类的初始化填充。")
+    top, std, mean = v.abs().max().item(), v.std().item(), v.mean().item()
+    if std < 1e-7 and v.abs().max().item() == 0:  # fresh memory from the system is zeros too
+        return (("is all zeros", "全为零"),
+                ("left uninitialised (torch.empty(...) never filled: fresh memory is often zeros) or a zero init "
+                 "(nn.init.zeros_): draw each value from uniform(-1/sqrt(H), 1/sqrt(H)).",
+                 "参数没有初始化（torch.empty(...) 没有填充：新分配的内存往往是零）或用了零初始化（nn.init.zeros_）："
+                 "每个值都应从 uniform(-1/sqrt(H), 1/sqrt(H)) 中抽取。"))
+    if std < 1e-7:
+        return ((f"is constant ({mean:.4g} everywhere)", f"是常数（处处为 {mean:.4g}）"),
+                ("a constant init (nn.init.zeros_ / constant_ / fill_): every unit then starts alike; draw each value "
+                 "from uniform(-1/sqrt(H), 1/sqrt(H)).",
+                 "用了常数初始化（nn.init.zeros_ / constant_ / fill_）：所有单元的起点都一样；每个值都应从 "
+                 "uniform(-1/sqrt(H), 1/sqrt(H)) 中抽取。"))
+    seen = (f"has largest |value| {top:.4g} (= {top * math.sqrt(hidden):.3g}/sqrt(hidden_size)) and std {std:.4g}; "
+            f"uniform(-1/sqrt({hidden}), 1/sqrt({hidden})) reaches {b:.4g} with std {b / math.sqrt(3):.4g}",
+            f"最大 |值| 为 {top:.4g}（= {top * math.sqrt(hidden):.3g}/sqrt(hidden_size)），标准差 {std:.4g}；"
+            f"uniform(-1/sqrt({hidden}), 1/sqrt({hidden})) 的最大值约为 {b:.4g}，标准差 {b / math.sqrt(3):.4g}")
+    if top <= b * (1 + 1e-4) and top >= 0.95 * b and abs(std / (b / math.sqrt(3)) - 1) <= 0.15 \
+            and abs(mean) <= 6 * b / math.sqrt(3 * n):
+        return None
+    if top <= b * (1 + 1e-4) and top >= 0.95 * b and abs(std / (b / math.sqrt(3)) - 1) <= 0.15:
+        return ((seen[0] + f", but its mean is {mean:.4g}", seen[1] + f"，但均值为 {mean:.4g}"),
+                ("values not centred on 0 (uniform_(0, k) instead of uniform_(-k, k)?).",
+                 "取值不是以 0 为中心（用了 uniform_(0, k) 而不是 uniform_(-k, k)？）。"))
+    fan_in = p.shape[1] if p.dim() == 2 else None
+    named = [("1/sqrt(input_size)", 1 / math.sqrt(in_k)) if in_k != hidden else None,
+             ("1/hidden_size", 1 / hidden),
+             ("1/sqrt(4*hidden_size)", 1 / math.sqrt(4 * hidden)),
+             ("xavier_uniform_'s sqrt(6/(fan_in+fan_out))", math.sqrt(6 / (p.shape[0] + p.shape[1])))
+             if fan_in else None,
+             ("nn.Linear's default 1/sqrt(fan_in), fan_in being this weight's input size", 1 / math.sqrt(fan_in))
+             if fan_in and fan_in != hidden else None]
+    uniform_like = top < 2.0 * std  # uniform: largest |value| ~ sqrt(3) std; a normal draw of this size: ~3 std
+    for name, bound in filter(None, named):
+        if uniform_like and abs(top / bound - 1) < 0.05:
+            return seen, (f"the bound {name} used instead of 1/sqrt(hidden_size) (nn.LSTM uses 1/sqrt(hidden_size) "
+                          f"for every weight and bias).",
+                          f"用了 {name} 作为界，而不是 1/sqrt(hidden_size)（nn.LSTM 对所有权重和偏置都用 1/sqrt(hidden_size)）。")
+    if not uniform_like:
+        return seen, ("not a uniform draw (a normal init such as randn * k, or normal_/xavier_normal_?): nn.LSTM draws "
+                      "every value from uniform(-1/sqrt(H), 1/sqrt(H)).",
+                      "不是均匀分布（用了 randn * k 或 normal_/xavier_normal_ 之类的正态初始化？）：nn.LSTM 的每个值都"
+                      "从 uniform(-1/sqrt(H), 1/sqrt(H)) 中抽取。")
+    return seen, ("a scaled bound: the values should fill (-1/sqrt(hidden_size), 1/sqrt(hidden_size)) uniformly, "
+                  "no wider and no narrower.",
+                  "界被缩放了：取值应均匀地铺满 (-1/sqrt(hidden_size), 1/sqrt(hidden_size))，不宽也不窄。")
+
+
+@check(points=2, category="correctness")
+def test_initialised_like_torch(ex):
+    """Every weight and bias is drawn like nn.LSTM's: uniform(-1/sqrt(H), 1/sqrt(H)) (bound and spread, several H).
+    zh: 每个权重和偏置都像 nn.LSTM 那样初始化：uniform(-1/sqrt(H), 1/sqrt(H))（检查界和分布，多个 H）。
+    """
+    for n, (kind, i, h, layers) in enumerate((("LSTMCell", 3, 128, 1), ("LSTM", 200, 72, 2), ("LSTM", 5, 64, 1))):
+        shapes = [(4 * h, i), (4 * h, h), (4 * h,)] + ([(4 * h, h)] if layers > 1 else [])
+        _poison(shapes)
+        with seeded(110 + n):
+            m = ex.LSTMCell(i, h) if kind == "LSTMCell" else ex.LSTM(i, h, layers, batch_first=True)
+        label = f"{kind}({i}, {h})" if kind == "LSTMCell" else f"LSTM({i}, {h}, num_layers={layers})"
+        _module(m, label)
+        params = dict(m.named_parameters())
+        expect(params, f"{label} has no parameters.", f"{label} 没有参数。",
+               likely=("parameters not registered as nn.Parameter.", "参数没有注册为 nn.Parameter。"))
+        for name, p in params.items():
+            layer = int(name.rsplit("_l", 1)[1]) if "_l" in name and name.rsplit("_l", 1)[1].isdigit() else 0
+            found = _init_problem(p, i if layer == 0 else h, h)
+            if found:
+                (seen_en, seen_zh), likely = found
+                fail(f"{label}: {name} {seen_en}; every weight and bias should be drawn from "
+                     f"uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), like nn.LSTM's.",
+                     f"{label}：{name} {seen_zh}；每个权重和偏置都应像 nn.LSTM 那样从 "
+                     f"uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) 中抽取。", likely=likely)
+
+
+def _ignores_layout(out, x, ref, state):
+    """Which batch_first mistake out (for x time-major) shows, if one: 'back' or 'ignored', else None."""
+    want = ref(x) if state is None else ref(x, state)
+    if out.shape == want[0].transpose(0, 1).shape and _close(out, want[0].transpose(0, 1)):
+        return "back"
+    if state is None:
+        bf = nn.LSTM(ref.input_size, ref.hidden_size, ref.num_layers, batch_first=True)
+        bf.load_state_dict(ref.state_dict())
+        if _close(out, bf(x)[0]):
+            return "ignored"
+    return None
+
+
+_LAYOUT = {
+    "back": ("the output was left batch-first: with batch_first=False it must be transposed back to (seq, batch, H) "
+             "after the loop, as the input was transposed before it.",
+             "输出仍是 batch 在前：batch_first=False 时，循环结束后要把输出转置回 (seq, batch, H)，就像循环前转置输入一样。"),
+    "ignored": ("batch_first=False ignored: the input (seq, batch, in) was read as (batch, seq, in); transpose it "
+                "(x.transpose(0, 1)) before the loop and the output back after it.",
+                "忽略了 batch_first=False：把 (seq, batch, in) 的输入当成了 (batch, seq, in)；循环前要转置输入"
+                "（x.transpose(0, 1)），循环后再把输出转置回来。"),
+}
+
+
+@check(points=2, category="correctness")
+def test_time_major_with_batch_first_false(ex):
+    """With batch_first=False, x (seq, batch, in) gives output (seq, batch, H), h_n and c_n equal to nn.LSTM's.
+    zh: batch_first=False 时，输入 x 为 (seq, batch, in)，输出 (seq, batch, H)、h_n 和 c_n 与 nn.LSTM 一致。
+    """
+    for n, (i, h, layers, b, t, with_state) in enumerate(((3, 4, 1, 2, 5, False), (4, 3, 2, 3, 3, False),
+                                                         (2, 5, 2, 4, 6, True))):
+        with seeded(120 + n):
+            ref = _wide(nn.LSTM(i, h, layers, batch_first=False), 120 + n)
+            m = _module(ex.LSTM(i, h, layers, batch_first=False), "LSTM(..., batch_first=False)")
+            x = torch.randn(t, b, i)
+            state = (torch.randn(layers, b, h), torch.randn(layers, b, h)) if with_state else None
+        label = (f"LSTM({i}, {h}, num_layers={layers}, batch_first=False) on x (seq={t}, batch={b}, {i})"
+                 + (" with (h0, c0)" if with_state else ""))
+        _load(m, ref, f"LSTM({i}, {h}, num_layers={layers}, batch_first=False)")
+        with torch.no_grad():
+            out, (hn, cn) = run_learner(label, ("return output (seq, batch, H) and (h_n, c_n) (num_layers, batch, H)",
+                                                "返回 (seq, batch, H) 的输出和 (num_layers, batch, H) 的 (h_n, c_n)"),
+                                        _forward, ex, m, x, state, batch_dim=1,
+                                        known=lambda e: _LAYOUT["ignored"] if isinstance(e, (RuntimeError, IndexError))
+                                        else None)
+            want = ref(x) if state is None else ref(x, state)
+            assert_tensor(out, f"{label}: output")
+            if not _close(out, want[0]):
+                kind = _ignores_layout(out, x, ref, state)
+                if kind:
+                    fail(f"{label}: the output {tuple(out.shape)} differs from nn.LSTM(batch_first=False)'s "
+                         f"{tuple(want[0].shape)}; " + ("it is PyTorch's output transposed to (batch, seq, H)."
+                                                        if kind == "back" else
+                                                        "it equals reading x as (batch, seq, in)."),
+                         f"{label}：输出 {tuple(out.shape)} 与 nn.LSTM(batch_first=False) 的 {tuple(want[0].shape)} 不同；"
+                         + ("它是 PyTorch 输出转置成 (batch, seq, H) 的结果。" if kind == "back" else
+                            "它等于把 x 当成 (batch, seq, in) 读取的结果。"), likely=_LAYOUT[kind])
+            assert_close(out, want[0], f"{label}: output", likely=_LIKELY_EQ)
+            assert_close(hn, want[1][0], f"{label}: h_n", likely=_LAYOUT["ignored"])
+            assert_close(cn, want[1][1], f"{label}: c_n", likely=_LAYOUT["ignored"])
+
+
+_MISSING = object()
+
+
+@check(points=1, category="correctness")
+def test_keeps_constructor_arguments(ex):
+    """Like nn.LSTMCell / nn.LSTM, the modules keep input_size, hidden_size (and num_layers, batch_first) as attributes.
+    zh: 与 nn.LSTMCell / nn.LSTM 一样，模块把 input_size、hidden_size（以及 num_layers、batch_first）保存为属性。
+    """
+    likely = ("the constructor's arguments not stored (self.hidden_size = hidden_size, ...), or stored under other "
+              "names (hidden_dim, n_layers): code written for nn.LSTM reads these four.",
+              "构造函数的参数没有保存（self.hidden_size = hidden_size 等），或用了别的名字（hidden_dim、n_layers）："
+              "为 nn.LSTM 写的代码会读取这四个属性。")
+    cases = [("LSTMCell(5, 7)", lambda: ex.LSTMCell(5, 7), dict(input_size=5, hidden_size=7)),
+             ("LSTM(3, 6, num_layers=2, batch_first=False)", lambda: ex.LSTM(3, 6, 2, batch_first=False),
+              dict(input_size=3, hidden_size=6, num_layers=2, batch_first=False)),
+             ("LSTM(4, 2)", lambda: ex.LSTM(4, 2), dict(input_size=4, hidden_size=2, num_layers=1, batch_first=True))]
+    for label, make, want in cases:
+        with seeded(130):
+            m = _module(make(), label)
+        for name, value in want.items():
+            got = getattr(m, name, _MISSING)
+            expect(got is not _MISSING, f"{label} has no attribute {name} (nn.{label.split('(')[0]} has "
+                                        f"{name}={value!r}).",
+                   f"{label} 没有属性 {name}（nn.{label.split('(')[0]} 有 {name}={value!r}）。", likely=likely)
+            if isinstance(value, bool):
+                ok = isinstance(got, bool) or type(got).__name__ == "bool_"
+                expect(ok and bool(got) == value, f"{label}.{name} should be {value!r}, got {got!r:.60}.",
+                       f"{label}.{name} 应为 {value!r}，实际为 {got!r:.60}。", likely=likely)
+            else:
+                got = as_int(got, f"{label}.{name}", likely=likely)
+                expect(got == value, f"{label}.{name} should be {value}, got {got}.",
+                       f"{label}.{name} 应为 {value}，实际为 {got}。", likely=likely)
+
+
+@check(points=1, category="correctness")
+def test_float64_without_state(ex):
+    """In float64 (model.double(), a double input) and without a state, LSTMCell and LSTM give nn.LSTM's numbers.
+    zh: 在 float64 下（model.double()，输入为 double）且不传状态时，LSTMCell 和 LSTM 的结果与 nn.LSTM 一致。
+    """
+    ref, m = _twin(ex, 3, 5, 2, seed=140)
+    cref, cell = _cell_twin(ex, 4, 3, seed=141)
+    ref, m, cref, cell = ref.double(), m.double(), cref.double(), cell.double()
+    with seeded(142):
+        x, xc = torch.randn(2, 4, 3, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    with torch.no_grad():
+        out, (hn, cn) = _forward(ex, m, x)
+        h, c = _forward(ex, cell, xc, what="LSTMCell", cell=True)
+        want, cwant = ref(x), cref(xc)
+    for got, exp, what in ((out, want[0], "LSTM output"), (hn, want[1][0], "LSTM h_n"), (cn, want[1][1], "LSTM c_n"),
+                           (h, cwant[0], "LSTMCell h"), (c, cwant[1], "LSTMCell c")):
+        assert_tensor(got, f"{what} in float64")
+        expect(got.dtype == torch.float64, f"{what} in float64: expected a float64 result, got {got.dtype}.",
+               f"{what}（float64）：结果应为 float64，实际为 {got.dtype}。", likely=_LIKELY_DTYPE)
+        assert_close(got, exp, f"{what} in float64", likely=_LIKELY_EQ)

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptquiz.gradelib import (ATTENTION_OPS, ATTENTION_PATCHES, BuiltinUsed, accelerator, assert_close,
-                             assert_on_device, assert_shape, assert_tensor, check, expect, fail, forbid, seeded,
-                             to_cpu)
+                             assert_on_device, assert_shape, assert_tensor, check, device_mismatch_explained, expect,
+                             fail, forbid, run_learner, seeded, to_cpu)
 
 PROJ = ("q_proj", "k_proj", "v_proj", "out_proj")
 
@@ -24,14 +24,32 @@ def _make(ex, d, h, seed=0):
         m = ex.MultiHeadAttention(d, h)
     expect(isinstance(m, nn.Module), f"MultiHeadAttention(...) should be an nn.Module, got {type(m).__name__}.",
            f"MultiHeadAttention(...) 应是 nn.Module，实际是 {type(m).__name__}。")
+    linears = [n for n, mod in m.named_children() if isinstance(mod, nn.Linear)]
+    others = [n for n in linears if n not in PROJ]
+    if not isinstance(getattr(m, "out_proj", None), nn.Linear) and all(
+            isinstance(getattr(m, n, None), nn.Linear) for n in PROJ[:3]):
+        fail(f"MultiHeadAttention({d}, {h}) has no output projection (the seed's code has none): out_proj should be "
+             f"an nn.Linear({d}, {d}) with a bias, applied to the merged heads; found "
+             + (f"the nn.Linear layers {linears}." if linears else "no nn.Linear layer besides q/k/v_proj."),
+             f"MultiHeadAttention({d}, {h}) 没有输出投影（原题的代码里就没有）：out_proj 应是带偏置的 "
+             f"nn.Linear({d}, {d})，作用在合并后的多头输出上；实际只有 nn.Linear 层 {linears}。",
+             likely=("the seed's SimpleAttention has only query/key/value projections and returns the merged heads as "
+                     "they are; multi-head attention ends with out_proj (nn.MultiheadAttention's out_proj too). If "
+                     "you have one under another name, call it out_proj.",
+                     "原题的 SimpleAttention 只有 query/key/value 投影，直接返回合并后的多头结果；多头注意力最后还有 "
+                     "out_proj（nn.MultiheadAttention 也有 out_proj）。如果你的输出投影用了别的名字，请改名为 out_proj。"))
     for name in PROJ:
         lin = getattr(m, name, None)
         ok = isinstance(lin, nn.Linear) and tuple(lin.weight.shape) == (d, d) and lin.bias is not None
+        found_en = (f"{type(lin).__name__}" if lin is not None else
+                    "nothing" + (f" (its nn.Linear layers are named {others})" if others else ""))
+        found_zh = (f"{type(lin).__name__}" if lin is not None else
+                    "无" + (f"（它的 nn.Linear 层名为 {others}）" if others else ""))
         expect(ok, f"MultiHeadAttention({d}, {h}) should have {name} = nn.Linear({d}, {d}) with a bias; "
-                   f"found {type(lin).__name__ if lin is not None else 'nothing'}"
+                   f"found {found_en}"
                    + (f" with weight {tuple(lin.weight.shape)}" if isinstance(lin, nn.Linear) else "") + ".",
                f"MultiHeadAttention({d}, {h}) 应有带偏置的 {name} = nn.Linear({d}, {d})；"
-               f"实际为 {type(lin).__name__ if lin is not None else '无'}。",
+               f"实际为 {found_zh}。",
                likely=("projections named differently (the grader needs q_proj, k_proj, v_proj, out_proj), one packed "
                        "in_proj layer, or bias=False.",
                        "投影层名字不同（评分需要 q_proj、k_proj、v_proj、out_proj），用了一个合并的 in_proj 层，或 bias=False。"))
@@ -44,8 +62,62 @@ def _inputs(B, Tq, Tk, d, seed=0, grad=False):
     return tuple(t.requires_grad_(grad) for t in (q, k, v))
 
 
+DEVICE_LIKELY = ("the causal mask created with torch.ones(T, T) / torch.tril(...) without device=query.device, or "
+                 ".cpu() inside forward.",
+                 "因果掩码用 torch.ones(T, T) / torch.tril(...) 创建时没有指定 device=query.device，或在 forward 里调用了 .cpu()。")
+SPLIT_CROSS = ("heads split along the sequence (view(B, -1, nhead), the seed's bug) or with the query's length used "
+               "for key and value: it works only when Tq == Tk. Split each tensor by its own length: "
+               "view(B, T, nhead, head_dim).transpose(1, 2).",
+               "沿序列维度切分了多头（view(B, -1, nhead)，原题的错误），或对 key、value 也用了 query 的长度："
+               "这样只有 Tq == Tk 时才能运行。每个张量按它自己的长度切分：view(B, T, nhead, head_dim).transpose(1, 2)。")
+
+
+CAUSAL_SHAPE = ("the causal mask built square from one length (torch.ones(T, T) with T = Tq, or (Tk, Tq)): with "
+                "Tq != Tk it is the (Tq, Tk) lower triangle aligned at the top-left, "
+                "torch.ones(Tq, Tk, dtype=torch.bool, device=query.device).tril().",
+                "因果掩码只用一个长度建成了方阵（T = Tq 的 torch.ones(T, T)，或 (Tk, Tq)）：Tq != Tk 时它应是左上角对齐的 "
+                "(Tq, Tk) 下三角，torch.ones(Tq, Tk, dtype=torch.bool, device=query.device).tril()。")
+
+
+def _crash_likely(m, args, kwargs, e):
+    """The likely mistake behind a crash of m(*args, **kwargs): the head split first (tried without masks and with
+    Tq == Tk), then the mask."""
+    if "device" in str(e):
+        return DEVICE_LIKELY
+    if len(args) != 3 or not all(isinstance(t, torch.Tensor) and t.dim() == 3 for t in args):
+        return None
+    q, k, v = args
+    h = getattr(m, "nhead", None)
+    masked = any(kwargs.get(n) is not None for n in ("attn_mask", "key_padding_mask")) or kwargs.get("is_causal")
+    if kwargs.get("is_causal") and q.shape[1] != k.shape[1]:
+        try:
+            with torch.no_grad():
+                m(q, q, q, is_causal=True)
+            return CAUSAL_SHAPE
+        except Exception:  # noqa: BLE001 - self-attention fails too: look further
+            pass
+    if masked and isinstance(h, int):
+        found = _unmasked_problem(m, q, k, v, h)
+        if found is not None:
+            return ("not the mask: the same call without any mask is already wrong. " + found[0],
+                    "不是掩码的问题：同样的调用不加掩码也已经不对。" + found[1])
+        return MASK_GENERIC
+    if q.shape[1] != k.shape[1]:
+        try:
+            with torch.no_grad():
+                m(q, q, q)
+            return SPLIT_CROSS
+        except Exception:  # noqa: BLE001 - self-attention fails too: no hint from here
+            return None
+    return None
+
+
 def _call(m, *args, **kwargs):
-    res = m(*args, **kwargs)
+    shapes = ", ".join(str(tuple(t.shape)) for t in args if isinstance(t, torch.Tensor))
+    res = run_learner(f"forward({shapes}{', ' if kwargs else ''}{', '.join(kwargs)})",
+                      ("return (output (B, Tq, d_model), weights (B, nhead, Tq, Tk))",
+                       "返回 (output (B, Tq, d_model), weights (B, nhead, Tq, Tk))"),
+                      m, *args, known=lambda e: _crash_likely(m, args, kwargs, e), **kwargs)
     if not (isinstance(res, (tuple, list)) and len(res) == 2):
         fail(f"forward(...) should return a pair (output, weights); got {type(res).__name__}"
              + (f" of length {len(res)}" if isinstance(res, (tuple, list)) else "") + ".",
@@ -86,19 +158,28 @@ def _reference(m, q, k, v, h, allowed_mask=None, kpm=None, causal=False):
     return out, w, ref
 
 
-def _variant(m, q, k, v, h, scale="head", split="heads", softmax_dim=-1, allowed=None):
+def _variant(m, q, k, v, h, scale="head", split="heads", softmax_dim=-1, allowed=None, merge="heads"):
     """Hand-written attention with m's weights and a deliberate variation (for diagnosing mistakes)."""
     B, Tq, d = q.shape
     Q, K, V = m.q_proj(q), m.k_proj(k), m.v_proj(v)
     if split == "seed":  # the seed's view(B, -1, nhead).transpose(1, 2)
         Q, K, V = (t.reshape(B, -1, h).transpose(1, 2) for t in (Q, K, V))
+    elif split == "no_transpose":  # view(B, nhead, T, head_dim): the sequence cut into nhead pieces
+        Q, K, V = (t.reshape(B, h, t.shape[1], d // h) for t in (Q, K, V))
+    elif split == "strided":  # view(B, T, head_dim, nhead): head j gets features j, j + nhead, ...
+        Q, K, V = (t.reshape(B, t.shape[1], d // h, h).permute(0, 3, 1, 2) for t in (Q, K, V))
     else:
         Q, K, V = (t.reshape(B, t.shape[1], h, d // h).transpose(1, 2) for t in (Q, K, V))
     s = Q @ K.transpose(-2, -1) / math.sqrt(d if scale == "model" else d // h)
     if allowed is not None:
         s = s.masked_fill(~allowed, float("-inf"))
     w = F.softmax(s, dim=softmax_dim)
-    o = (w @ V).transpose(1, 2).reshape(B, -1, d)
+    if split == "no_transpose" or merge == "no_transpose":  # (B, h, Tq, hd) reshaped as it is
+        o = (w @ V).reshape(B, -1, d)
+    elif split == "strided":
+        o = (w @ V).permute(0, 2, 3, 1).reshape(B, -1, d)
+    else:
+        o = (w @ V).transpose(1, 2).reshape(B, -1, d)
     return m.out_proj(o)
 
 
@@ -114,6 +195,21 @@ VARIANTS = [
     (dict(split="seed"),
      ("heads split with view(B, -1, nhead) (the seed's bug); use view(B, T, nhead, head_dim).transpose(1, 2).",
       "用 view(B, -1, nhead) 切分多头（原题的错误）；应使用 view(B, T, nhead, head_dim).transpose(1, 2)。")),
+    (dict(split="no_transpose"),
+     ("heads split with view(B, nhead, T, head_dim) (no transpose): that cuts the sequence into nhead pieces instead of "
+      "the features; use view(B, T, nhead, head_dim).transpose(1, 2).",
+      "用 view(B, nhead, T, head_dim)（没有转置）切分多头：这样切开的是序列而不是特征；"
+      "应使用 view(B, T, nhead, head_dim).transpose(1, 2)。")),
+    (dict(split="strided"),
+     ("heads split with view(B, T, head_dim, nhead) (head j gets features j, j + nhead, ...): each head takes a "
+      "contiguous block of head_dim features, view(B, T, nhead, head_dim).transpose(1, 2).",
+      "用 view(B, T, head_dim, nhead) 切分多头（第 j 个头拿到特征 j, j + nhead, ...）：每个头应取连续的 head_dim 个"
+      "特征，即 view(B, T, nhead, head_dim).transpose(1, 2)。")),
+    (dict(merge="no_transpose"),
+     ("heads merged without transposing back: (weights @ v) is (B, nhead, Tq, head_dim); transpose(1, 2) to "
+      "(B, Tq, nhead, head_dim) before reshape(B, Tq, d_model).",
+      "合并多头时没有先转置回来：(weights @ v) 的形状是 (B, nhead, Tq, head_dim)；应先 transpose(1, 2) 成 "
+      "(B, Tq, nhead, head_dim)，再 reshape(B, Tq, d_model)。")),
     (dict(softmax_dim=-2),
      ("softmax taken over the queries (dim=-2) instead of over the keys (dim=-1).",
       "softmax 在查询维度（dim=-2）上做了，应在键的维度（dim=-1）上做。")),
@@ -155,6 +251,7 @@ def _diagnose(out, m, q, k, v, h, allowed=None, w=None):
     variants = [(kw, allowed, likely) for kw, likely in VARIANTS]
     if allowed is not None:
         variants.append(({}, None, MASK_IGNORED))
+    matches = []
     for kw, use, likely in variants:
         try:
             with torch.no_grad():
@@ -162,7 +259,9 @@ def _diagnose(out, m, q, k, v, h, allowed=None, w=None):
         except RuntimeError:
             continue
         if alt.shape == out.shape and torch.allclose(out.detach(), alt, atol=1e-5, rtol=1e-4):
-            return likely
+            matches.append(likely)
+    if matches:  # several mistakes can give the same numbers on an input (e.g. with a single key): name them all
+        return (" Or: ".join(en for en, _ in matches), " 或者：".join(zh for _, zh in matches))
     if allowed is None:
         return GENERIC
     if w is not None and w.dim() == 4 and w.shape[-2:] == allowed.shape[-2:]:
@@ -172,13 +271,62 @@ def _diagnose(out, m, q, k, v, h, allowed=None, w=None):
     return MASK_GENERIC
 
 
+def _unmasked_problem(m, q, k, v, h):
+    """None when m without any mask equals nn.MultiheadAttention on these inputs; else the likely mistake (en, zh).
+
+    Run before blaming a mask: a head split or a scale that is wrong shows without a mask too."""
+    B, Tq, d = q.shape
+    Tk = k.shape[1]
+    try:
+        with torch.no_grad():
+            out, w = _call(m, q, k, v)
+            ref_out, ref_w, _ = _reference(m, q, k, v, h)
+    except Exception as e:  # noqa: BLE001 - the unmasked checks report the crash itself
+        return (f"forward raises {type(e).__name__} without any mask too (see the unmasked checks).",
+                f"不加任何掩码时 forward 也会抛出 {type(e).__name__}（见不带掩码的检查）。")
+    if tuple(w.shape) != (B, h, Tq, Tk):
+        return SPLIT_SHAPE
+    if tuple(out.shape) == (B, Tq, d) and torch.allclose(out, ref_out, atol=1e-5, rtol=1e-4) \
+            and torch.allclose(w, ref_w, atol=1e-5, rtol=1e-4):
+        return None
+    try:
+        return _diagnose(out, m, q, k, v, h) if tuple(out.shape) == (B, Tq, d) else GENERIC
+    except Exception:  # noqa: BLE001
+        return GENERIC
+
+
+SPLIT_SHAPE = ("heads split with view(B, -1, nhead) (the seed's bug: it chops the sequence, not the features), so the "
+               "weights are not (B, nhead, Tq, Tk); use view(B, T, nhead, head_dim).transpose(1, 2).",
+               "用 view(B, -1, nhead) 切分多头（原题的错误：切的是序列而不是特征），所以权重的形状不是 "
+               "(B, nhead, Tq, Tk)；应使用 view(B, T, nhead, head_dim).transpose(1, 2)。")
+
+
+def _not_the_mask(what, found):
+    en, zh = found
+    fail(f"{what}: the result differs from nn.MultiheadAttention's, but so does the same call WITHOUT any mask: the "
+         f"problem is not the mask, it is in the attention itself (fix the unmasked checks first).",
+         f"{what}：结果与 nn.MultiheadAttention 不同，但同样的调用在不加任何掩码时也不同：问题不在掩码，而在注意力计算本身"
+         f"（先让不带掩码的检查通过）。", likely=(en, zh))
+
+
 def _compare(m, q, k, v, h, what, **masks):
-    """m's output and weights against nn.MultiheadAttention with the same weights."""
+    """m's output and weights against nn.MultiheadAttention with the same weights.
+
+    With masks, a mismatch is put on the mask only if the same call without a mask is right (crashes: _call)."""
     kwargs = {n: t for n, t in (("attn_mask", masks.get("allowed_mask")), ("key_padding_mask", masks.get("kpm")))
               if t is not None}
     if masks.get("causal"):
         kwargs["is_causal"] = True
     out, w = _call(m, q, k, v, **kwargs)
+    if kwargs:
+        ref_check = _reference(m, q, k, v, h, **masks)
+        bad = (tuple(out.shape) != tuple(ref_check[0].shape) or tuple(w.shape) != tuple(ref_check[1].shape)
+               or not torch.allclose(out.detach(), ref_check[0].detach(), atol=1e-5, rtol=1e-4)
+               or not torch.allclose(w.detach(), ref_check[1].detach(), atol=1e-5, rtol=1e-4))
+        if bad:
+            found = _unmasked_problem(m, q, k, v, h)
+            if found is not None:
+                _not_the_mask(what, found)
     ref_out, ref_w, _ = _reference(m, q, k, v, h, **masks)
     B, Tq, d = q.shape
     Tk = k.shape[1]
@@ -345,6 +493,13 @@ def test_causal_no_peeking(ex):
         assert_shape(out2, (B, T, d), "output")
         diff = (out2[:, :t + 1] - out[:, :t + 1]).abs().max().item()
         if diff > 1e-5:
+            found = _unmasked_problem(m, x, x, x, h)
+            if found is not None:
+                fail(f"is_causal=True, T={T}: changing positions {t + 1}..{T - 1} changed the outputs at positions "
+                     f"0..{t} (largest change {diff:.3g}); but the attention is already wrong without is_causal, so "
+                     f"the causal mask may not be the cause.",
+                     f"is_causal=True，T={T}：修改位置 {t + 1}..{T - 1} 后，位置 0..{t} 的输出变了（最大变化 {diff:.3g}）；"
+                     f"但不加 is_causal 时注意力就已经不对，问题可能不在因果掩码。", likely=found)
             try:
                 found = _diagnose(out, m, x, x, x, h, _allowed(T, T, causal=True), w)
             except Exception:  # noqa: BLE001
@@ -372,6 +527,110 @@ def test_causal_matches_torch(ex):
         _compare(m, x, x, x, h, f"is_causal=True, T={T}, d_model={d}, nhead={h}", causal=True)
 
 
+@check(points=1, category="correctness")
+def test_causal_cross_attention(ex):
+    """is_causal=True with Tq != Tk masks the (Tq, Tk) lower triangle aligned at the top-left (query i sees keys j <= i).
+    zh: Tq != Tk 时，is_causal=True 屏蔽的是左上角对齐的 (Tq, Tk) 下三角（查询 i 只能看到 j <= i 的键）。
+    """
+    for i, (B, Tq, Tk, d, h) in enumerate([(2, 3, 5, 8, 2), (3, 4, 2, 6, 3)]):
+        m = _make(ex, d, h, seed=75 + i)
+        q, k, v = _inputs(B, Tq, Tk, d, seed=75 + i)
+        _compare(m, q, k, v, h, f"is_causal=True, Tq={Tq}, Tk={Tk}, d_model={d}, nhead={h}", causal=True)
+
+
+def _dropout_model(ex, d, h, p, seed):
+    with seeded(seed):
+        m = ex.MultiHeadAttention(d, h, dropout=p)
+    _make(ex, d, h)  # the layer checks, worded
+    return m
+
+
+@check(points=1, category="correctness")
+def test_dropout_only_in_training(ex):
+    """dropout=0.5 changes nothing in eval mode and does drop attention in train mode.
+    zh: dropout=0.5 在 eval 模式下不起作用，在 train 模式下确实会丢弃注意力。
+    """
+    B, Tq, Tk, d, h, p = 2, 3, 4, 8, 2, 0.5
+    m = _dropout_model(ex, d, h, p, 150)
+    q, k, v = _inputs(B, Tq, Tk, d, seed=150)
+    with torch.no_grad():
+        ref_out, _, _ = _reference(m.eval(), q, k, v, h)
+        out, _ = _call(m.eval(), q, k, v)
+        assert_close(out, ref_out, f"MultiHeadAttention({d}, {h}, dropout={p}) in eval mode: output",
+                     likely=("dropout applied in eval mode too: F.dropout(w, p) defaults to training=True; pass "
+                             "training=self.training, or use an nn.Dropout module.",
+                             "eval 模式下也应用了 dropout：F.dropout(w, p) 默认 training=True；应传 training=self.training，"
+                             "或使用 nn.Dropout 模块。"))
+        m.train()
+        with seeded(151):
+            out_t, _ = _call(m, q, k, v)
+    expect(not torch.allclose(out_t, ref_out, atol=1e-6),
+           f"MultiHeadAttention({d}, {h}, dropout={p}) in train mode gives the eval-mode output: no attention weight "
+           f"was dropped.", f"MultiHeadAttention({d}, {h}, dropout={p}) 在 train 模式下的输出与 eval 模式相同：没有丢弃任何"
+           f"注意力权重。", likely=("dropout never applied (nn.Dropout created but not called on the weights, or "
+                                  "nn.Identity), or F.dropout called with training=False.",
+                                  "从未应用 dropout（创建了 nn.Dropout 却没有作用到权重上，或用了 nn.Identity），"
+                                  "或调用 F.dropout 时传了 training=False。"))
+
+
+@check(points=2, category="correctness")
+def test_dropout_on_the_weights(ex):
+    """In train mode, dropout acts on the attention weights (each head's output stays a mix of its values), unbiased.
+    zh: train 模式下 dropout 作用在注意力权重上（每个头的输出仍是其 value 的组合），且期望不变。
+    """
+    # head_dim 8 > Tk = 3: a head's output for a query lies in the span of its 3 value vectors whatever weights are
+    # dropped; dropout on the output (or the values' features) leaves it. The grader recovers the merged heads by
+    # inverting out_proj.
+    B, Tq, Tk, d, h, p = 2, 3, 3, 16, 2, 0.5
+    m = _dropout_model(ex, d, h, p, 152)
+    q, k, v = _inputs(B, Tq, Tk, d, seed=152)
+    with torch.no_grad():
+        ref_out, _, _ = _reference(m.eval(), q, k, v, h)
+        m.train()
+        draws = []
+        for s in range(128):
+            with seeded(1000 + s):
+                draws.append(_call(m, q, k, v)[0])
+        Wo, bo = m.out_proj.weight.double(), m.out_proj.bias.double()
+        V = m.v_proj(v).double().view(B, Tk, h, d // h)
+    outs = torch.stack(draws).double()
+    y = torch.linalg.solve(Wo, (outs[:8] - bo).reshape(-1, d).T).T.reshape(8, B, Tq, h, d // h)
+    worst = 0.0
+    for b in range(B):
+        for j in range(h):
+            basis = torch.linalg.qr(V[b, :, j].T).Q                      # (head_dim, Tk)
+            Y = y[:, b, :, j].reshape(-1, d // h)                         # draws * Tq rows
+            resid = Y - (Y @ basis) @ basis.T
+            scale = V[b, :, j].norm(dim=-1).mean()  # not Y's norm: a query whose keys were all dropped gives 0
+            worst = max(worst, (resid.norm(dim=-1) / scale).max().item())
+    expect(worst < 1e-3,
+           f"MultiHeadAttention({d}, {h}, dropout={p}) in train mode: a head's output for a query should be a mix of "
+           f"that head's value vectors (dropout zeroes attention weights, nothing else); here it leaves their span "
+           f"(relative residual {worst:.2g}).",
+           f"MultiHeadAttention({d}, {h}, dropout={p}) 在 train 模式下：每个头对一个查询的输出应是该头各 value 向量的组合"
+           f"（dropout 只把注意力权重置零）；实际超出了它们张成的空间（相对残差 {worst:.2g}）。",
+           likely=("dropout applied to the attention output or to q/k/v instead of to the attention weights "
+                   "(softmax(scores) -> dropout -> @ v).",
+                   "dropout 用在了注意力输出或 q/k/v 上，而不是注意力权重上（softmax(scores) -> dropout -> @ v）。"))
+    mean, sd = outs.mean(0), outs.std(0)
+    z = ((mean - ref_out.double()).abs() / (sd / math.sqrt(len(draws)) + 1e-6)).max().item()
+    expect(z < 6, f"MultiHeadAttention({d}, {h}, dropout={p}) in train mode: averaged over {len(draws)} draws, the "
+                  f"output should equal the eval-mode output (dropout keeps the expectation); it is {z:.1f} standard "
+                  f"errors away.",
+           f"MultiHeadAttention({d}, {h}, dropout={p}) 在 train 模式下：{len(draws)} 次输出的平均值应等于 eval 模式的输出"
+           f"（dropout 不改变期望）；实际相差 {z:.1f} 个标准误。",
+           likely=("kept weights not rescaled by 1/(1-p) (a hand-made mask w * (rand > p) without / (1 - p)), "
+                   "dropout applied to the scores before the softmax, or the weights renormalised after dropout.",
+                   "保留的权重没有乘以 1/(1-p)（手写的掩码 w * (rand > p) 没有除以 (1 - p)），dropout 用在了 softmax "
+                   "之前的分数上，或 dropout 之后又重新归一化了权重。"))
+
+
+SINGLE_KEY_LIKELY = ("softmax over the wrong dimension (with one key every weight must be 1), heads split along the "
+                     "sequence (view(B, -1, nhead)), or value projected with the wrong layer.",
+                     "softmax 的维度不对（只有一个键时每个权重都应为 1），沿序列维度切分了多头"
+                     "（view(B, -1, nhead)），或用错了对 value 的投影层。")
+
+
 @check(points=2, category="correctness")
 def test_single_key(ex):
     """With a single key, every query's output is out_proj(v_proj(value)) and its weight is 1.
@@ -382,11 +641,14 @@ def test_single_key(ex):
         q, k, v = _inputs(B, Tq, 1, d, seed=80 + i)
         out, w = _call(m, q * 10, k, v)
         want = m.out_proj(m.v_proj(v)).expand(B, Tq, d)
+        found = None
+        if out.shape == want.shape and not torch.allclose(out, want, atol=1e-5, rtol=1e-4):
+            try:
+                found = _diagnose(out, m, q * 10, k, v, h)
+            except Exception:  # noqa: BLE001
+                found = None
         assert_close(out, want, f"single key (Tk=1), Tq={Tq}, d_model={d}, nhead={h}: output",
-                     likely=("softmax over the wrong dimension (with one key every weight must be 1), heads split "
-                             "along the sequence (view(B, -1, nhead)), or value projected with the wrong layer.",
-                             "softmax 的维度不对（只有一个键时每个权重都应为 1），沿序列维度切分了多头"
-                             "（view(B, -1, nhead)），或用错了对 value 的投影层。"))
+                     likely=found if found not in (None, GENERIC) else SINGLE_KEY_LIKELY)
         assert_close(w, torch.ones(B, h, Tq, 1), f"single key (Tk=1), Tq={Tq}: attention weights",
                      likely=("softmax over the wrong dimension.", "softmax 的维度不对。"))
 
@@ -424,14 +686,10 @@ def test_runs_on_accelerator(ex):
     kpm = torch.ones(B, T, dtype=torch.bool)
     kpm[1, 3:] = False
     ref_out, ref_w = (t.detach() for t in _call(m, x, x, x, is_causal=True, key_padding_mask=kpm))
-    with accelerator() as dev:
+    with accelerator() as dev, device_mismatch_explained(DEVICE_LIKELY):
         m.to(dev)
         out, w = _call(m, x.to(dev), x.to(dev), x.to(dev), is_causal=True, key_padding_mask=kpm.to(dev))
-        assert_on_device(out, dev, "attention output",
-                         likely=("the causal mask created with torch.ones(T, T) / torch.tril(...) without "
-                                 "device=query.device, or .cpu() inside forward.",
-                                 "因果掩码用 torch.ones(T, T) / torch.tril(...) 创建时没有指定 device=query.device，"
-                                 "或在 forward 里调用了 .cpu()。"))
+        assert_on_device(out, dev, "attention output", likely=DEVICE_LIKELY)
         out, w = to_cpu(out), to_cpu(w)
     assert_close(out, ref_out, "output on the accelerator")
     assert_close(w, ref_w, "attention weights on the accelerator")

@@ -27,7 +27,12 @@ and ``in_k = hidden_size`` above; so ``load_state_dict(nn.LSTM(...).state_dict()
 ``forward(x, state=None) -> (output, (h_n, c_n))`` with ``x`` (batch, seq, input_size),
 ``output`` (batch, seq, H) from the last layer, ``state`` / ``(h_n, c_n)`` each
 (num_layers, batch, H). ``state=None`` means zeros on the input's device (pass ``None``,
-not ``(None, None)``).
+not ``(None, None)``). With ``batch_first=False``, ``x`` and ``output`` are time-major,
+(seq, batch, ...), as in ``nn.LSTM``; the states keep their (num_layers, batch, H) shape.
+
+Both classes keep their constructor's arguments as attributes, like ``nn.LSTMCell`` /
+``nn.LSTM``: ``input_size``, ``hidden_size`` (and ``num_layers``, ``batch_first`` on ``LSTM``).
+Every weight and bias starts as ``nn.LSTM``'s do: uniform(-1/sqrt(H), 1/sqrt(H)).
 """
 import math
 
@@ -53,7 +58,7 @@ class LSTMCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int):
         # BEGIN SOLUTION
         # TODO: register weight_ih (4H, in), weight_hh (4H, H), bias_ih (4H,), bias_hh (4H,) as nn.Parameter,
-        # TODO: initialised uniform(-1/sqrt(H), 1/sqrt(H)) like nn.LSTMCell
+        # TODO: initialised uniform(-1/sqrt(H), 1/sqrt(H)) like nn.LSTMCell; keep input_size, hidden_size as attributes
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
@@ -81,7 +86,8 @@ class LSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = True):
         # BEGIN SOLUTION
         # TODO: for every layer k register weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}
-        # TODO: directly on the module (setattr), shaped like nn.LSTM's, initialised like LSTMCell
+        # TODO: directly on the module (setattr), shaped like nn.LSTM's, initialised like LSTMCell;
+        # TODO: keep input_size, hidden_size, num_layers, batch_first as attributes
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.batch_first = num_layers, batch_first
@@ -102,6 +108,7 @@ class LSTM(nn.Module):
         Returns (output (batch, seq, hidden_size), (h_n, c_n)), h_n and c_n (num_layers, batch, hidden_size).
         """
         # BEGIN SOLUTION
+        # TODO: batch_first=False: x is (seq, batch, in); transpose it first, and the output back at the end
         # TODO: state None -> zeros (num_layers, batch, hidden_size) on x's device, for both h0 and c0
         # TODO: layers outside, time steps inside; carry BOTH h and c from one step to the next
         # TODO: layer k > 0 reads layer k-1's outputs; stack outputs on dim 1 and final states on dim 0

@@ -29,7 +29,7 @@ def _uniform(shape, hidden_size):
 class LSTMCell(nn.Module):
     def __init__(self, input_size, hidden_size):
         super().__init__()
-        self.hidden_size = hidden_size
+        self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = _uniform((4 * hidden_size, input_size), hidden_size)
         self.weight_hh = _uniform((4 * hidden_size, hidden_size), hidden_size)
         self.bias_ih = _uniform((4 * hidden_size,), hidden_size)
@@ -43,6 +43,7 @@ class LSTMCell(nn.Module):
 class LSTM(nn.Module):
     def __init__(self, input_size, hidden_size, num_layers=1, batch_first=True):
         super().__init__()
+        self.input_size = input_size
         self.hidden_size, self.num_layers, self.batch_first = hidden_size, num_layers, batch_first
         for k in range(num_layers):
             n_in = input_size if k == 0 else hidden_size
