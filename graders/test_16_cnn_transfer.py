@@ -14,8 +14,9 @@ from torch import nn
 from torchvision.models import (MobileNet_V3_Small_Weights, ResNet18_Weights, ResNet50_Weights, mobilenet_v3_small,
                                 resnet18)
 
-from ptquiz.gradelib import (accelerator, assert_close, assert_on_device, assert_shape, assert_tensor, check, expect,
-                             fail, first_line, missing_import, pretend_pretrained, run_learner, seeded, to_cpu)
+from ptquiz.gradelib import (CheckFailed, accelerator, as_number, assert_close, assert_on_device, assert_shape, assert_tensor,
+                             check, expect, fail, first_line, learner_line, missing_import, pretend_pretrained,
+                             run_learner, seeded, to_cpu)
 
 _CACHE = {}
 ARCHS = ("resnet18", "mobilenet_v3_small")
@@ -249,17 +250,68 @@ class _Counter:
         self.handle.remove()
 
 
+def _loss(v, what):
+    """One per-step loss as a float: any real number (Python, numpy, a one-element tensor), except a tensor still
+    attached to the autograd graph (the PyTorch FAQ's "accumulating history" memory leak). As in exercise 10."""
+    if isinstance(v, torch.Tensor) and (v.requires_grad or v.grad_fn is not None):
+        fail(f"{what} is the loss tensor itself, still attached to the autograd graph (grad_fn "
+             f"{type(v.grad_fn).__name__}); every loss kept in the list then keeps its step's whole graph alive.",
+             f"{what} 是仍连在自动求导计算图上的损失张量本身（grad_fn {type(v.grad_fn).__name__}）；列表里保存的每个"
+             "损失都会让那一步的整张计算图一直留在内存里。",
+             likely=("losses.append(loss) instead of losses.append(loss.item()) (or float(loss), loss.detach()): the "
+                     "PyTorch FAQ's \"don't accumulate history across your training loop\".",
+                     "写成了 losses.append(loss)，而不是 losses.append(loss.item())（或 float(loss)、loss.detach()）："
+                     "即 PyTorch FAQ 中的“不要在训练循环中累积历史”。"))
+    return as_number(v, what, likely=("each step's loss should be one number: loss.item().",
+                                      "每一步的损失应是一个数：loss.item()。"))
+
+
 def _losses(got, n, what):
-    expect(isinstance(got, (list, tuple)) and len(got) == n,
-           f"{what} should return the list of per-step losses ({n} steps); got "
-           f"{type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, (list, tuple)) else "") + ".",
-           f"{what} 应返回每一步损失的列表（共 {n} 步）；实际为 {type(got).__name__}。",
+    """The n per-step losses the learner returned (a list, tuple, 1-D tensor or array of numbers) as a tensor."""
+    if isinstance(got, torch.Tensor) and got.dim() == 1:
+        got = list(got)
+    ok = isinstance(got, (list, tuple)) or (hasattr(got, "__len__") and hasattr(got, "__getitem__")
+                                            and not isinstance(got, (str, bytes, dict, torch.Tensor)))
+    count = len(got) if ok else "?"
+    expect(ok and count == n,
+           f"{what} should return the list of per-step losses ({n} steps); got {type(got).__name__}"
+           + (f" of length {count}" if ok else "") + ".",
+           f"{what} 应返回每一步损失的列表（共 {n} 步）；实际为 {type(got).__name__}"
+           + (f"，长度 {count}" if ok else "") + "。",
            likely=("returning nothing, only the last loss, or one loss per epoch.", "没有返回值、只返回最后的损失，或每个 epoch 只记一个。"))
-    try:
-        return torch.tensor([float(v) for v in got])
-    except (TypeError, ValueError, RuntimeError):
-        fail(f"{what}: the losses should be numbers (loss.item()); got {type(got[0]).__name__}.",
-             f"{what}：损失应为数字（loss.item()）；实际为 {type(got[0]).__name__}。")
+    return torch.tensor([_loss(v, f"{what}: the loss of step {i + 1}") for i, v in enumerate(got)])
+
+
+class _EfficientNetLike(nn.Module):
+    """The EfficientNet / MobileNetV2 layout, small: classifier = Sequential(Dropout, Linear); no .fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(8, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class _SqueezeNetLike(nn.Module):
+    """The SqueezeNet layout, small: the classifier ends in a 1x1 convolution and pooling; no Linear anywhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(8, 10, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+
+    def forward(self, x):
+        return torch.flatten(self.classifier(self.features(x)), 1)
+
+
+FIXED_INDEX = ("the classifier's last Linear found by a fixed index or by testing another position: it is classifier[3] "
+               "in MobileNetV3, classifier[6] in VGG, classifier[1] in EfficientNet and MobileNetV2; test and replace "
+               "model.classifier[-1].",
+               "用固定下标或检查了别的位置来找 classifier 的最后一个 Linear：它在 MobileNetV3 中是 classifier[3]，在 VGG 中是 "
+               "classifier[6]，在 EfficientNet 和 MobileNetV2 中是 classifier[1]；应检查并替换 model.classifier[-1]。")
 
 
 # ---------------------------------------------------------------------------
@@ -301,6 +353,63 @@ def test_replace_head_mobilenet(ex):
         with torch.no_grad():
             y = _run("the model after replace_head", "model", m.eval(), x)
         assert_shape(y, (b, c), f"mobilenet_v3_small after replace_head(model, {c}) on input {tuple(x.shape)}")
+
+
+@check(points=2, category="correctness")
+def test_replace_head_other_layouts(ex):
+    """An EfficientNet-style classifier (Dropout, Linear) gets only its Linear replaced; a model with no final Linear
+    (SqueezeNet's layout) raises ValueError.
+    zh: EfficientNet 式的 classifier（Dropout、Linear）只替换其中的 Linear；没有最后一个 Linear 的模型（SqueezeNet 的结构）
+    抛出 ValueError。
+    """
+    c = 4
+    with seeded(15):
+        m = _EfficientNetLike()
+    dropout = m.classifier[0]
+    with seeded(16):
+        head = run_learner(f"replace_head(an EfficientNet-style model, {c})", NEED["replace_head"], ex.replace_head, m, c,
+                           known=lambda e: FIXED_INDEX if isinstance(e, (IndexError, AttributeError, ValueError))
+                           else _known("replace_head")(e))
+    kept = list(m.classifier) if isinstance(m.classifier, nn.Sequential) else None
+    placed = kept[-1] if kept else None
+    if kept is None or len(kept) != 2 or kept[0] is not dropout or not isinstance(placed, nn.Linear) \
+            or (placed.in_features, placed.out_features) != (8, c) or placed.bias is None:
+        fail(f"replace_head(model, {c}) on an EfficientNet-style model (classifier = Dropout(0.2), Linear(8, 10)) should "
+             f"keep the Dropout and put nn.Linear(8, {c}) in classifier[-1]; the classifier is now "
+             f"{list(m.classifier) if kept is not None else m.classifier!r}.",
+             f"对 EfficientNet 式的模型（classifier = Dropout(0.2)、Linear(8, 10)），replace_head(model, {c}) 应保留 Dropout，"
+             f"并把 nn.Linear(8, {c}) 放进 classifier[-1]；现在的 classifier 为 "
+             f"{list(m.classifier) if kept is not None else m.classifier!r}。", likely=FIXED_INDEX)
+    expect(head is placed, f"replace_head(an EfficientNet-style model, {c}) should return the new layer it put in "
+           f"model.classifier[-1]; it returned {type(head).__name__}.",
+           f"replace_head(EfficientNet 式的模型, {c}) 应返回放进 model.classifier[-1] 的新层；实际返回 {type(head).__name__}。")
+    x, _ = _data(17, 2, c, 12)
+    with torch.no_grad():
+        y = _run("the EfficientNet-style model after replace_head", "model", m.eval(), x)
+    assert_shape(y, (2, c), f"the EfficientNet-style model after replace_head(model, {c})")
+
+    m = _SqueezeNetLike()
+    what = "replace_head on a model whose classifier ends in Conv2d(8, 10, 1), ReLU, AdaptiveAvgPool2d (SqueezeNet's " \
+           "layout: no final Linear)"
+    zh = "对 classifier 以 Conv2d(8, 10, 1)、ReLU、AdaptiveAvgPool2d 结尾的模型（SqueezeNet 的结构：没有最后一个 Linear）调用 replace_head"
+    try:
+        ex.replace_head(m, c)
+    except (CheckFailed, NotImplementedError):
+        raise
+    except ValueError:
+        return
+    except Exception as e:  # noqa: BLE001 - the learner's code may raise anything
+        fail(f"{what} raised {type(e).__name__}: {first_line(e)}{learner_line(e)}; it should raise ValueError.",
+             f"{zh}，抛出了 {type(e).__name__}：{first_line(e)}{learner_line(e)}；应抛出 ValueError。",
+             likely=("the last layer assumed to be a Linear (its .in_features read) without checking: test "
+                     "isinstance(..., nn.Linear) and raise ValueError(...) for any other layout.",
+                     "没有检查就假定最后一层是 Linear（直接读取 .in_features）：应先用 isinstance(..., nn.Linear) 判断，"
+                     "其他结构一律 raise ValueError(...)。"))
+    fail(f"{what} returned without an error; it should raise ValueError.",
+         f"{zh}，没有报错就返回了；应抛出 ValueError。",
+         likely=("a fallback that puts a new layer somewhere (or returns None) instead of raise ValueError(...): a model "
+                 "the function cannot handle must fail loudly.",
+                 "用了兜底分支（随便放一个新层，或返回 None），而不是 raise ValueError(...)：处理不了的模型必须明确报错。"))
 
 
 @check(points=2, category="correctness")

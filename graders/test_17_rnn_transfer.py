@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (CheckFailed, accelerator, assert_all_params_get_grad, assert_close, assert_learns_over_seeds,
+from ptquiz.gradelib import (CheckFailed, accelerator, as_number, assert_all_params_get_grad, assert_close, assert_learns_over_seeds,
                              assert_on_device, assert_shape, assert_tensor, check, expect, fail, last_layer_state,
                              per_sequence, run_learner, run_packed, seeded, to_cpu)
 
@@ -476,9 +476,11 @@ def test_unfreeze_param_groups(ex):
                   and id(p) not in group]
         expect(not absent, f"{what}: the optimizer should hold the head and the top layer; missing {_short(absent)}.",
                f"{what}：优化器应包含分类头和顶层；缺少 {_short(absent)}。")
-        head_lr = sorted({group[id(p)]["lr"] for p in m.head.parameters()})
-        top_lr = sorted({group[id(params[f"encoder.{t}"])]["lr"] for t in top})
-        ok = head_lr == [1e-2] and top_lr == [1e-3]
+        head_lr = sorted({as_number(group[id(p)]["lr"], f"{what}: the head's group 'lr'") for p in m.head.parameters()})
+        top_lr = sorted({as_number(group[id(params[f"encoder.{t}"])]["lr"], f"{what}: the top layer's group 'lr'")
+                         for t in top})
+        ok = (len(head_lr) == 1 and abs(head_lr[0] - 1e-2) < 1e-12 and len(top_lr) == 1
+              and abs(top_lr[0] - 1e-3) < 1e-13)
         expect(ok, f"{what}(model, head_lr=0.01, top_lr=0.001): the top layer should train at the lower learning rate "
                f"0.001 and the head at 0.01; saw top layer lr {top_lr} and head lr {head_lr}.",
                f"{what}(model, head_lr=0.01, top_lr=0.001)：顶层应使用较低的学习率 0.001，分类头使用 0.01；"

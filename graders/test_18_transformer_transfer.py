@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, assert_close, assert_learns_over_seeds, assert_on_device,
+from ptquiz.gradelib import (accelerator, as_number, assert_close, assert_learns_over_seeds, assert_on_device,
                              assert_shape, check, expect, fail, seeded, to_cpu)
 
 PAD = 0
@@ -350,7 +350,7 @@ def test_layerwise_learning_rates(ex):
         for g in groups:
             for p in g["params"]:
                 if id(p) in origin:
-                    seen.setdefault(origin[id(p)][1], set()).add(float(g["lr"]))
+                    seen.setdefault(origin[id(p)][1], set()).add(as_number(g["lr"], "a group's 'lr'"))
         want = {d: _expected_lr(d, base, decay) for d in range(L + 2)}
         bad = {d: sorted(v) for d, v in seen.items() if d >= 0 and any(abs(x - want[d]) > 1e-9 * want[d] for x in v)}
         if not bad:
@@ -425,7 +425,7 @@ def test_no_weight_decay_on_bias_and_norm(ex):
     groups = _groups(ex, m, wd=0.05)
     wrong_decayed, wrong_free = [], []
     for g in groups:
-        wd = float(g["weight_decay"])
+        wd = as_number(g["weight_decay"], "a group's 'weight_decay'")
         for p in g["params"]:
             if p.ndim < 2 and wd != 0.0:
                 wrong_decayed.append(names.get(id(p), "?"))

@@ -26,7 +26,9 @@ BATCH_FIRST = ("an nn.LSTM built without batch_first=True: PyTorch then reads a 
 
 def _make(ex, src_vocab=11, tgt_vocab=9, emb=8, hidden=12, seed=0, train=False):
     with seeded(seed):
-        m = ex.Seq2Seq(src_vocab, tgt_vocab, emb_dim=emb, hidden_size=hidden, pad_id=PAD, bos_id=BOS, eos_id=EOS)
+        m = run_learner(f"Seq2Seq({src_vocab}, {tgt_vocab}, emb_dim={emb}, hidden_size={hidden}, pad_id={PAD}, "
+                        f"bos_id={BOS}, eos_id={EOS})", ("build the model", "构建模型"), ex.Seq2Seq, src_vocab, tgt_vocab,
+                        emb_dim=emb, hidden_size=hidden, pad_id=PAD, bos_id=BOS, eos_id=EOS)
     expect(isinstance(m, nn.Module), f"Seq2Seq(...) should be an nn.Module, got {type(m).__name__}.",
            f"Seq2Seq(...) 应是 nn.Module，实际是 {type(m).__name__}。")
     return m.train(train)
@@ -136,7 +138,10 @@ def test_shift_right(ex):
     """
     for lengths, T, bos in [([3, 1, 4], 5, BOS), ([0], 1, BOS), ([5, 2], 7, 4)]:
         tgt = _tgt(lengths, T)
-        got = ex.shift_right(tgt, bos)
+        got = run_learner(f"shift_right(targets {tuple(tgt.shape)}, bos_id={bos})",
+                          ("return the (B, T) decoder inputs [BOS, y_0, ..., y_{T-2}]",
+                           "返回 (B, T) 的解码器输入 [BOS, y_0, ..., y_{T-2}]"), ex.shift_right, tgt, bos)
+        assert_tensor(got, f"shift_right(targets {tuple(tgt.shape)})")
         want = torch.cat([torch.full((len(lengths), 1), bos), tgt[:, :-1]], dim=1)
         assert_shape(got, tuple(want.shape), f"shift_right(targets {tuple(tgt.shape)})",
                      likely=("BOS prepended without dropping the last target: the decoder input must keep length T.",
@@ -167,7 +172,9 @@ def test_sequence_loss_ignores_padding(ex):
         tgt[tgt == pad] = (pad + 1) % V  # pad_id only where the padding goes
         for r, n in enumerate(lengths):
             tgt[r, n + 1:] = pad
-        got = ex.sequence_loss(scores, tgt, pad)
+        got = run_learner(f"sequence_loss(scores {tuple(scores.shape)}, targets, pad_id={pad})",
+                          ("return the mean cross-entropy over the non-pad tokens (a scalar tensor)",
+                           "返回非填充 token 上的平均交叉熵（标量张量）"), ex.sequence_loss, scores, tgt, pad)
         want = F.cross_entropy(scores.reshape(-1, V), tgt.reshape(-1), ignore_index=pad)
         assert_tensor(got, "sequence_loss(...)")
         expect(got.dim() == 0, f"sequence_loss should return a scalar, got shape {tuple(got.shape)}.",
@@ -244,7 +251,9 @@ def test_dot_attention_matches_sdpa(ex):
         with seeded(20 + i):
             q, k = torch.randn(len(lengths), T, H), torch.randn(len(lengths), S, H)
         mask = torch.arange(S)[None, :] < torch.tensor(lengths)[:, None]
-        res = ex.dot_attention(q, k, mask)
+        res = run_learner(f"dot_attention(query {tuple(q.shape)}, keys {tuple(k.shape)}, src_mask {tuple(mask.shape)})",
+                          ("return (context (B, T, H), weights (B, T, S))", "返回 (context (B, T, H), weights (B, T, S))"),
+                          ex.dot_attention, q, k, mask)
         expect(isinstance(res, (tuple, list)) and len(res) == 2,
                f"dot_attention should return (context, weights); got {type(res).__name__}.",
                f"dot_attention 应返回 (context, weights)；实际为 {type(res).__name__}。")
@@ -528,7 +537,8 @@ def test_runs_on_accelerator(ex):
     tgt_in = _shift(_tgt([2, 3, 1], 5, seed=14))
     with torch.no_grad():
         ref_scores = _forward(m, src, tgt_in)[0]
-        ref_out = m.greedy_decode(src, 6)
+        ref_out = run_learner("greedy_decode(src, 6) on the CPU", ("return the generated tokens (B, L)",
+                              "返回生成的 token (B, L)"), m.greedy_decode, src, 6, known=_known(m))
     dev_likely = ("a tensor created without device=src.device (the BOS column, the 'finished' flags, a zeros state), "
                   "or the lengths for pack_padded_sequence left on the accelerator (they must be on the CPU).",
                   "创建张量时没有指定 device=src.device（BOS 列、“已结束”标记、全零状态），或 pack_padded_sequence 的 "

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, assert_on_device, assert_shape, assert_tensor, check,
+from ptquiz.gradelib import (accelerator, as_number, assert_on_device, assert_shape, assert_tensor, check,
                              device_mismatch_explained, expect, fail, run_learner, seeded, to_cpu)
 
 LR = 0.1
@@ -72,17 +72,21 @@ def _run(fn, what, need, *args):
 
 
 def _as_float(v, what):
-    if isinstance(v, torch.Tensor) and v.dim() == 0:
-        return float(v.detach())
-    if isinstance(v, (float, int)) and not isinstance(v, bool):
-        return float(v)
-    if hasattr(v, "item") and not isinstance(v, (bool, torch.Tensor)) and getattr(v, "ndim", 1) == 0:
-        return float(v.item())  # numpy scalars
-    fail(f"{what} should return the loss as a float (loss.item()); got {type(v).__name__}"
-         + (f" of shape {tuple(v.shape)}" if isinstance(v, torch.Tensor) else "") + ".",
-         f"{what} 应以 float 返回损失（loss.item()）；实际返回 {type(v).__name__}。",
-         likely=("nothing returned, or the per-sample losses returned instead of their mean.",
-                 "没有返回值，或返回了逐样本的损失而不是其平均值。"))
+    """The loss a step returned, as a float: any real number (Python, numpy, a one-element tensor), except bool and a
+    tensor still attached to the autograd graph (the PyTorch FAQ's "accumulating history" leak; as in exercise 10)."""
+    if isinstance(v, torch.Tensor) and (v.requires_grad or v.grad_fn is not None):
+        fail(f"{what} returned the loss tensor itself, still attached to the autograd graph (grad_fn "
+             f"{type(v.grad_fn).__name__}); a training loop that keeps the returned losses then keeps every step's "
+             "graph alive.",
+             f"{what} 返回的是仍连在自动求导计算图上的损失张量本身（grad_fn {type(v.grad_fn).__name__}）；"
+             "训练循环保存这些返回的损失时，每一步的整张计算图都会一直留在内存里。",
+             likely=("`return loss` instead of `return loss.item()` (or float(loss), loss.detach()): the PyTorch FAQ's "
+                     "\"don't accumulate history across your training loop\".",
+                     "写成了 `return loss`，而不是 `return loss.item()`（或 float(loss)、loss.detach()）：即 PyTorch FAQ 中的"
+                     "“不要在训练循环中累积历史”。"))
+    return as_number(v, f"{what}'s return value (the loss, loss.item())",
+                     likely=("nothing returned, or the per-sample losses returned instead of their mean.",
+                             "没有返回值，或返回了逐样本的损失而不是其平均值。"))
 
 
 def _tiny(seed, z_dim=3, dim=2):

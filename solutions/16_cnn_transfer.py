@@ -10,7 +10,8 @@ return the new layer. Read ``in_features`` from the layer you replace (never har
 resnet18's ``fc`` has 512 inputs, a mobilenet_v3_small's ``classifier[-1]`` has 1024). Support at
 least: models with an ``fc`` Linear (ResNet family) and models whose ``classifier`` is an
 ``nn.Sequential`` ending in a Linear (MobileNet, EfficientNet, VGG, ...) — there replace only that
-last Linear and keep the layers before it. Anything else: raise ``ValueError``.
+last Linear and keep the layers before it. Anything else: raise ``ValueError``. It is called on the
+model as built (CPU, float32), before any ``.to(device)``, as in the torchvision fine-tuning tutorial.
 
 ``freeze_backbone(model, head)`` — feature extraction: every parameter of ``model`` outside
 ``head`` gets ``requires_grad=False``; the head's parameters ``requires_grad=True``.
