@@ -121,7 +121,7 @@ def test_validate_findings_with_fake_grading(pack):
     rep = V.validate([ex], pack, budget=60, grade_fn=fake)
     assert len(calls) == 5  # reference, stub, 2 wrong fixtures, reference again: one file per run
     text = "\n".join(map(str, rep.findings))
-    assert "stub scores 2/10" in text and names[0] in text
+    assert "stub scores 2/" in text and names[0] in text
     assert text.count("gets full marks") == 2
     assert "twice gave different results" in text
     assert "over the 60 s budget" in text  # 5 checks x 40 s on the second run
