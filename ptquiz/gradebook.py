@@ -83,8 +83,8 @@ def pristine_copy(dest: Path, exercises: list[Exercise], snap: dict[Path, bytes]
     return copies
 
 
-def changed_files(snap: dict[Path, bytes], base: Path | None = None) -> list[Path]:
-    """Files of SNAP (rebased from the instructor's paths onto BASE when given) that differ or are gone."""
+def changed_files(snap: dict[Path, bytes]) -> list[Path]:
+    """Files of SNAP that differ from their snapshot bytes or are gone."""
     out = []
     for f, data in snap.items():
         try:

@@ -227,10 +227,8 @@ def generate(text: str) -> list[Mutant]:
 
 
 def _op_mutant(node, left, right, new_op, src, add):
-    a, _ = src.span(left)
-    _, b = src.span(right)
-    la, lb = src.span(left)
-    ra, rb = src.span(right)
+    a, lb = src.span(left)
+    ra, b = src.span(right)
     between = src.text[lb:ra]
     sym = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Pow: "**",
            ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
@@ -348,6 +346,7 @@ class ExerciseMutants:
     generated: int
     graded: list = field(default_factory=list)  # (Mutant, ExerciseResult | str error)
     equivalent: dict = field(default_factory=dict)  # key -> why (recorded for this exercise)
+    keys: set = field(default_factory=set)  # every generated mutant's key (graded or not)
 
     @property
     def survivors(self) -> list[Mutant]:
@@ -375,8 +374,7 @@ class ExerciseMutants:
     @property
     def stale(self) -> list[str]:
         """Equivalent entries that no generated mutant matches any more (the code moved on)."""
-        keys = {m.key for m, _ in self.graded} | set(getattr(self, "_all_keys", ()))
-        return [k for k in self.equivalent if k not in keys]
+        return [k for k in self.equivalent if k not in self.keys]
 
 
 def run(exercises, root: Path, *, per_exercise: int | None = None, jobs: int = 1, workers: int | None = None,
@@ -391,8 +389,7 @@ def run(exercises, root: Path, *, per_exercise: int | None = None, jobs: int = 1
     for ex in exercises:
         text = ex.solution_path.read_text(encoding="utf-8")
         every = generate(text)
-        em = ExerciseMutants(ex.name, len(every), equivalent=load_equivalents(ex))
-        em._all_keys = [m.key for m in every]
+        em = ExerciseMutants(ex.name, len(every), equivalent=load_equivalents(ex), keys={m.key for m in every})
         out.append(em)
         by_name[ex.name] = ex
         for m in sample(every, per_exercise, ex.name):
