@@ -20,7 +20,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # what `pt-quiz new` writes; version 2 added the debrief fields
+READABLE_VERSIONS = (1, 2)  # version 1 files still load; `validate` asks for the upgrade
+MIN_FOLLOWUPS = 3
 CATEGORIES = ("shape", "gradient", "training", "device", "correctness")
 LANGS = ("en", "zh")
 _NAME_RE = re.compile(r"^(\d{2,3})_([a-z0-9_]+)$")
@@ -53,6 +55,10 @@ class Exercise:
     pack: Path
     seed_question: int | None = None
     extra: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    explanation: dict | None = None     # why the reference works (debrief), {en, zh}
+    seed_analysis: dict | None = None   # what the seed's answer got wrong, {en, zh}
+    followups: list = field(default_factory=list)  # [{"question": {en, zh}, "answer": {en, zh}}]
 
     @property
     def name(self) -> str:
@@ -100,15 +106,16 @@ def _err(path: Path, fieldname: str, problem: str, fix: str) -> CatalogError:
     return CatalogError(f"{path}: field '{fieldname}' {problem}. Fix: {fix}")
 
 
-def _bilingual(path: Path, data: dict, key: str, example: str) -> dict:
+def _bilingual(path: Path, data: dict, key: str, example: str, label: str | None = None) -> dict:
+    label = label or key
     val = data.get(key)
     if not isinstance(val, dict):
-        raise _err(path, key, "is missing or not a table",
-                   f'add [{key}] with en = "{example}" and zh = "..."')
+        raise _err(path, label, "is missing or not a table",
+                   f'add [{label}] with en = "{example}" and zh = "..."')
     for lang in LANGS:
         if not isinstance(val.get(lang), str) or not val[lang].strip():
-            raise _err(path, f"{key}.{lang}", "is missing or empty",
-                       f"write the {'English' if lang == 'en' else 'Chinese'} text under [{key}] as {lang} = \"...\"")
+            raise _err(path, f"{label}.{lang}", "is missing or empty",
+                       f"write the {'English' if lang == 'en' else 'Chinese'} text under [{label}] as {lang} = \"...\"")
     return {lang: val[lang].strip() for lang in LANGS}
 
 
@@ -123,8 +130,8 @@ def load_metadata(path: Path, pack: Path) -> Exercise:
     if not m:
         raise CatalogError(f"{path}: file name must be NN_slug.toml (two digits, lowercase slug), e.g. 16_transfer_learning.toml")
     fv = data.get("format_version")
-    if fv != FORMAT_VERSION:
-        raise _err(path, "format_version", f"is {fv!r}, this kit reads {FORMAT_VERSION}",
+    if type(fv) is not int or fv not in READABLE_VERSIONS:
+        raise _err(path, "format_version", f"is {fv!r}, this kit reads {' or '.join(map(str, READABLE_VERSIONS))}",
                    f"set format_version = {FORMAT_VERSION} at the top of the file")
     number, slug = data.get("number"), data.get("slug")
     if not isinstance(number, int) or number < 1:
@@ -145,7 +152,15 @@ def load_metadata(path: Path, pack: Path) -> Exercise:
     difficulty = data.get("difficulty")
     if difficulty not in (1, 2, 3):
         raise _err(path, "difficulty", f"is {difficulty!r}", "use 1 (warm-up), 2 (core) or 3 (hard)")
-    known = {"format_version", "number", "slug", "title", "prompt", "hints", "topics", "difficulty", "seed_question"}
+    known = {"format_version", "number", "slug", "title", "prompt", "hints", "topics", "difficulty", "seed_question",
+             "explanation", "seed_analysis", "followups"}
+    explanation = seed_analysis = None
+    followups: list = []
+    if fv >= 2:
+        explanation = _bilingual(path, data, "explanation", "Why the answer works: ...")
+        if data.get("seed_question") is not None or "seed_analysis" in data:
+            seed_analysis = _bilingual(path, data, "seed_analysis", "The seed's answer ... because ...")
+        followups = _followups(path, data.get("followups"))
     return Exercise(
         number=number, slug=slug,
         title=_bilingual(path, data, "title", "A custom nn.Module"),
@@ -153,7 +168,21 @@ def load_metadata(path: Path, pack: Path) -> Exercise:
         hints=hints, topics=topics, difficulty=difficulty, pack=pack,
         seed_question=data.get("seed_question"),
         extra={k: v for k, v in data.items() if k not in known},
+        format_version=fv, explanation=explanation, seed_analysis=seed_analysis, followups=followups,
     )
+
+
+def _followups(path: Path, raw) -> list:
+    how = ("add [[followups]] tables, each with question.en, question.zh, answer.en and answer.zh "
+           "(a question an interviewer asks next, and a short model answer)")
+    if not isinstance(raw, list) or len(raw) < MIN_FOLLOWUPS:
+        raise _err(path, "followups", f"needs at least {MIN_FOLLOWUPS} questions", how)
+    out = []
+    for i, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise _err(path, f"followups[{i}]", "is not a table", how)
+        out.append({key: _bilingual(path, item, key, "...", f"followups[{i}].{key}") for key in ("question", "answer")})
+    return out
 
 
 # ---------------------------------------------------------------------------

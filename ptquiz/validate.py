@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import CatalogError, Exercise, text
+from .catalog import FORMAT_VERSION, MIN_FOLLOWUPS, CatalogError, Exercise, text
 from .stubs import StubError, stub_for
 
 
@@ -65,19 +65,33 @@ def _strings(meta: dict):
             yield f"hints[{i}].{lang}", s
     for i, t in enumerate(meta.get("topics") or [], 1):
         yield f"topics[{i}]", t
+    for key in ("explanation", "seed_analysis"):
+        for lang, s in (meta.get(key) or {}).items():
+            yield f"{key}.{lang}", s
+    for i, f in enumerate(meta.get("followups") or [], 1):
+        for part in ("question", "answer"):
+            for lang, s in (f.get(part) or {}).items():
+                yield f"followups[{i}].{part}.{lang}", s
 
 
 TODO_RE = re.compile(r"\bTODO\b")
 
 
 def check_metadata(ex: Exercise, rep: Report):
-    meta = {"title": ex.title, "prompt": ex.prompt, "hints": ex.hints, "topics": ex.topics}
+    meta = {"title": ex.title, "prompt": ex.prompt, "hints": ex.hints, "topics": ex.topics,
+            "explanation": ex.explanation, "seed_analysis": ex.seed_analysis, "followups": ex.followups}
+    if ex.format_version < FORMAT_VERSION:
+        rep.add(ex, f"{ex.meta_path.name} is format_version {ex.format_version}: it has no debrief "
+                f"(explanation, seed_analysis, follow-up questions)",
+                f"set format_version = {FORMAT_VERSION} and add [explanation] and (if it has a seed_question) "
+                f"[seed_analysis] with en and zh, and at least {MIN_FOLLOWUPS} [[followups]] with question.en, "
+                f"question.zh, answer.en, answer.zh (format in graders/README.md)")
     todo = [f for f, s in _strings(meta) if isinstance(s, str) and TODO_RE.search(s)]
     if todo:
         rep.add(ex, f"metadata still has TODO placeholders in {', '.join(todo)}",
                 f"write the real text in {ex.meta_path.name} (English under en, Chinese under zh)")
-    for key in ("title", "prompt"):
-        d = getattr(ex, key)
+    for key in ("title", "prompt", "explanation", "seed_analysis"):
+        d = getattr(ex, key) or {}
         if d.get("en") and d.get("en") == d.get("zh") and not TODO_RE.search(d["en"]):
             rep.add(ex, f"{key}.zh is the same text as {key}.en", f"translate [{key}] zh into Chinese in {ex.meta_path.name}")
     if len(ex.hints) < 2:  # the catalog refuses this already; kept for packs loaded another way
