@@ -125,8 +125,26 @@ def assert_tensor(t, what: str, likely=None):
              f"{what}：应为 torch.Tensor，实际是 {type(t).__name__}。", likely)
 
 
+def plain(t, what: str = "output", likely=None):
+    """The plain ``torch.Tensor`` behind ``t``, so that what the grader compares is the data, not what a tensor
+    subclass's own ``__torch_function__`` answers about it (shape, values, device). torch's own tensor types
+    (``Tensor``, ``nn.Parameter``, the shadow device's) pass unchanged; a subclass with its own
+    ``__torch_dispatch__`` (no plain data behind it) fails the check."""
+    cls = type(t)
+    if cls is torch.Tensor or cls is nn.Parameter or cls is ShadowTensor or not isinstance(t, torch.Tensor):
+        return t
+    if getattr(cls, "__torch_dispatch__", None) is not torch.Tensor.__torch_dispatch__:
+        fail(f"{what}: expected a plain torch.Tensor, got a {cls.__name__} (a tensor subclass with its own "
+             f"__torch_dispatch__). Return ordinary tensors.",
+             f"{what}：应为普通 torch.Tensor，实际是 {cls.__name__}（自带 __torch_dispatch__ 的张量子类）。请返回普通张量。",
+             likely)
+    with torch._C.DisableTorchFunctionSubclass():
+        return torch._C.TensorBase.as_subclass(t, torch.Tensor)
+
+
 def assert_shape(t, expected, what: str = "output", likely=None):
     assert_tensor(t, what, likely)
+    t = plain(t, what, likely)
     if tuple(t.shape) != tuple(expected):
         fail(f"{what}: expected shape {tuple(expected)}, got {_shape(t)}.",
              f"{what}：期望形状 {tuple(expected)}，实际为 {_shape(t)}。", likely)
@@ -134,6 +152,7 @@ def assert_shape(t, expected, what: str = "output", likely=None):
 
 def assert_close(actual, expected, what: str = "output", atol: float = 1e-5, rtol: float = 1e-4, likely=None):
     assert_tensor(actual, what, likely)
+    actual = plain(actual, what, likely)
     actual = actual.detach().cpu() if isinstance(actual, ShadowTensor) or actual.device.type != "cpu" else actual.detach()
     expected = expected.detach().cpu()
     if tuple(actual.shape) != tuple(expected.shape):
@@ -719,7 +738,7 @@ def accelerator():
 
 
 def on_device(t, dev) -> bool:
-    return isinstance(t, torch.Tensor) and t.device.type == torch.device(dev).type
+    return isinstance(t, torch.Tensor) and plain(t).device.type == torch.device(dev).type
 
 
 def assert_on_device(t, dev, what: str = "output", likely=None):
