@@ -327,6 +327,7 @@ _DEEP = ("torch", "torch.nn", "torch.optim", "torch.autograd", "_pytest.reports"
          "pluggy._manager", "xdist.remote", "execnet.gateway_base", "ptquiz.plugin", "ptquiz.gradelib", "ptquiz.shadow",
          "ptquiz.integrity", "json.encoder")
 _MISSING = object()
+_GUARDS: list = []
 
 
 class Guard:
@@ -409,8 +410,9 @@ class Guard:
     def _wrap_torch_function_switches(self, torch):
         """``torch._C.DisableTorchFunction`` (and popping the mode stack) switches off the mode that catches
         banned built-ins: wrap them so that a use from the learner's file is noted (they work as before).
-        Done before the baseline is compared, so the wrappers are what the learner's import sees."""
-        guard = self
+        Done before the baseline is compared, so the wrappers are what the learner's import sees. The wrappers
+        report to the newest guard of the process."""
+        _GUARDS[:] = [self]
         for name in ("DisableTorchFunction", "_pop_torch_function_stack"):
             orig = getattr(torch._C, name, None)
             if orig is None or getattr(orig, "_ptquiz_wrapped", False):
@@ -421,7 +423,7 @@ class Guard:
                         _ptquiz_wrapped = True
 
                         def __init__(self, *a, **k):
-                            guard._note_torch_fn(name)
+                            _GUARDS[0]._note_torch_fn(name)
                             self._inner = orig(*a, **k)
 
                         def __enter__(self):
@@ -434,7 +436,7 @@ class Guard:
             else:
                 def make(orig=orig, name=name):
                     def wrapped(*a, **k):
-                        guard._note_torch_fn(name)
+                        _GUARDS[0]._note_torch_fn(name)
                         return orig(*a, **k)
                     wrapped._ptquiz_wrapped = True
                     return wrapped

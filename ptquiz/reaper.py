@@ -134,8 +134,9 @@ def kill_tagged(token: str) -> int:
     if not token:
         return 0
     needle = f"{TOKEN_VAR}={token}".encode() + b"\0"
-    me, n = os.getpid(), 0
-    for _ in range(20):
+    me, n, quiet = os.getpid(), 0, 0
+    end = time.monotonic() + 5
+    while quiet < 3 and time.monotonic() < end:  # a process forked just now (or in exec) shows up on a later pass
         hits = []
         try:
             names = [p for p in os.listdir("/proc") if p.isdigit()]
@@ -150,14 +151,16 @@ def kill_tagged(token: str) -> int:
                     env = f.read()
             except OSError:
                 continue
-            if needle in env:
+            if needle in env and _state(pid) not in ("Z", "X", None):
                 hits.append(pid)
-        if not hits:
-            break
-        _signal_all(hits, signal.SIGSTOP)
-        _signal_all(hits, signal.SIGKILL)
-        n += len(hits)
-        time.sleep(0.02)
+        if hits:
+            quiet = 0
+            _signal_all(hits, signal.SIGSTOP)
+            _signal_all(hits, signal.SIGKILL)
+            n += len(hits)
+        else:
+            quiet += 1
+        time.sleep(0.05)
     return n
 
 
