@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import sys
 from itertools import repeat
-from operator import is_not
+from operator import attrgetter, is_not, itemgetter, ne
 from pathlib import Path
 
 
@@ -328,6 +328,10 @@ _DEEP = ("torch", "torch.nn", "torch.optim", "torch.autograd", "_pytest.reports"
          "ptquiz.integrity", "json.encoder")
 _MISSING = object()
 _GUARDS: list = []
+# compared after every check (the rest of _MODULES after each import and between exercises)
+_HOT = {"builtins", "_pytest.reports", "_pytest.runner", "_pytest.python", "_pytest.outcomes", "_pytest.fixtures",
+        "pluggy._callers", "pluggy._hooks", "xdist.remote", "execnet.gateway_base", "ptquiz.plugin", "ptquiz.gradelib",
+        "ptquiz.shadow", "ptquiz.integrity", "torch", "torch.nn.functional", "json", "json.encoder", "hmac"}
 
 
 class Guard:
@@ -338,11 +342,18 @@ class Guard:
     (``map``/``operator.is_not``): a check costs well under a millisecond."""
 
     def __init__(self):
-        self.groups: list[tuple[str, object, object, tuple, tuple]] = []  # (label, owner, mapping, keys, objects)
-        self.class_keys: list[tuple[str, type, frozenset]] = []
+        # one flat row per remembered attribute: (label, owner, the namespace's real dict, key) and its object
+        self.rows: list[tuple[str, object, dict, object]] = []
+        self.dicts: list = []
+        self.keys: list = []
+        self.objs: list = []
+        self.classes: list[tuple[str, type]] = []
+        self.lens: list[int] = []
+        self.class_dicts: list[dict] = []
         self.funcs: tuple = ()
         self.codes: tuple = ()
         self.func_labels: list[str] = []
+        self.hot: tuple = ()  # (dicts, keys, objs, funcs, codes) of what every check is compared on (see check)
         self.learner_files: set[str] = set()
         self.subclasses: set[int] = set()
         self.torch_fn_used: list[str] = []
@@ -351,60 +362,77 @@ class Guard:
 
     # baseline ----------------------------------------------------------------
     def take(self, extra_modules=()) -> None:
+        import gc
         import types
 
         torch = sys.modules.get("torch")
         if torch is not None:
             self._wrap_torch_function_switches(torch)  # first: the wrappers are the baseline
         seen: set[int] = set()
-        funcs, codes = [], []
+        funcs, codes, hot_rows, hot_funcs = [], [], [], []
 
-        def add(label, owner, mapping, deep, data=False):
+        def add(label, owner, mapping, deep, data=False, hot=False):
             if id(mapping) in seen:
                 return
             seen.add(id(mapping))
-            keys, objs = [], []
             for k, v in list(mapping.items()):
-                if not (callable(v) or isinstance(v, (types.ModuleType, classmethod, staticmethod, property))
-                        or (data and v is not None)):
+                if v is None or not (callable(v) or data or isinstance(v, (types.ModuleType, classmethod, staticmethod,
+                                                                             property))):
                     continue
-                keys.append(k)
-                objs.append(v)
+                if hot:
+                    hot_rows.append(len(self.rows))
+                self.rows.append((label, owner, mapping, k))
+                self.dicts.append(mapping)
+                self.keys.append(k)
+                self.objs.append(v)
                 fn = getattr(v, "__func__", v) if isinstance(v, (classmethod, staticmethod, types.MethodType)) else v
                 if type(fn) is types.FunctionType:
+                    if hot:
+                        hot_funcs.append(len(funcs))
                     funcs.append(fn)
                     codes.append(fn.__code__)
                     self.func_labels.append(f"{label}.{k}")
                 if deep and isinstance(v, type):
-                    add_class(f"{label}.{k}", v)
-            self.groups.append((label, owner, mapping, tuple(keys), objs))
+                    add_class(f"{label}.{k}", v, hot and (owner is not torch))
 
-        def add_class(label, cls):
-            d = cls.__dict__
-            if id(d) in seen:
+        def add_class(label, cls, hot=False):
+            real = next((d for d in gc.get_referents(cls.__dict__) if isinstance(d, dict)), None)
+            if real is None or id(real) in seen:
                 return
-            add(label, cls, d, False)
-            self.class_keys.append((label, cls, frozenset(d.keys())))
+            add(label, cls, real, False, hot=hot)
+            self.classes.append((label, cls))
+            self.class_dicts.append(real)
+            self.lens.append(len(real))
 
         modules = {}
         for name in _MODULES:
             mod = sys.modules.get(name)
             if mod is not None and isinstance(getattr(mod, "__dict__", None), dict):
                 modules[name] = mod
-        self.groups.append(("sys.modules", sys.modules, sys.modules, tuple(modules), list(modules.values())))
         for name, mod in modules.items():
-            add(name, mod, mod.__dict__, name in _DEEP)
+            hot_rows.append(len(self.rows))
+            self.rows.append(("sys.modules", sys.modules, sys.modules, name))
+            self.dicts.append(sys.modules)
+            self.keys.append(name)
+            self.objs.append(mod)
         for mod in extra_modules:  # the graders: their helpers and constants
-            add(f"grader {mod.__name__}", mod, mod.__dict__, True, data=True)
+            add(f"grader {mod.__name__}", mod, mod.__dict__, True, data=True, hot=True)
+        if torch is not None:
+            for cls in (torch.Tensor, torch._C.TensorBase, torch.nn.Module):
+                add_class(f"{cls.__module__}.{cls.__qualname__}", cls, hot=True)
+        for name, mod in modules.items():
+            add(name, mod, mod.__dict__, name in _DEEP, hot=name in _HOT)
         if torch is not None:
             self._tensor = torch.Tensor
-            for cls in (torch.Tensor, torch._C.TensorBase, torch.nn.Module, torch.nn.Parameter):
+            for cls in (torch.nn.Parameter,):
                 add_class(f"{cls.__module__}.{cls.__qualname__}", cls)
             for cls in _all_subclasses(torch.nn.Module) + _all_subclasses(torch.optim.Optimizer):
                 if (cls.__module__ or "").startswith("torch."):
                     add_class(f"{cls.__module__}.{cls.__qualname__}", cls)
             self.subclasses = {id(c) for c in _all_subclasses(torch.Tensor)}
         self.funcs, self.codes = tuple(funcs), tuple(codes)
+        getters, objs = _getters([(self.dicts[i], self.keys[i], self.objs[i]) for i in hot_rows])
+        self.hot = (getters, objs, tuple(funcs[i] for i in hot_funcs), tuple(codes[i] for i in hot_funcs))
         self.taken = True
 
     def _wrap_torch_function_switches(self, torch):
@@ -442,6 +470,12 @@ class Guard:
                     return wrapped
             setattr(torch._C, name, make())
 
+    def _quick_extras(self) -> bool:
+        """Anything the cheap tier must hand on to the full comparison: a new Tensor subclass, a noted
+        DisableTorchFunction, a trace function."""
+        return bool(self.torch_fn_used) or sys.gettrace() is not None or sys.getprofile() is not None or \
+            (self._tensor is not None and len(_all_subclasses(self._tensor)) != len(self.subclasses))
+
     def _note_torch_fn(self, name):
         if not self.learner_files:
             return
@@ -453,36 +487,61 @@ class Guard:
             f, depth = f.f_back, depth + 1
 
     # verification ------------------------------------------------------------
-    def check(self) -> list[str]:
-        """What changed since :meth:`take` (one line each), each put back; [] when nothing did."""
+    def check(self, full: bool = True) -> list[str]:
+        """What changed since :meth:`take` (one line each), each put back; [] when nothing did.
+
+        ``full=False`` (after each check) compares only what reports, scores and compares values (pytest's
+        reports and runner, pluggy, xdist, the engine, the graders, ``builtins``, torch's functions, ``F``,
+        ``torch.Tensor``): a few milliseconds. The full comparison (every ``nn`` layer's methods, ...) runs after
+        each import of a learner's file and whenever a worker moves on to another exercise, so a change is
+        caught before anything of another exercise runs on a changed worker."""
         if not self.taken:
             return []
         changed = []
-        for label, owner, mapping, keys, objs in self.groups:
-            now = list(map(mapping.get, keys, repeat(_MISSING)))
-            if any(map(is_not, now, objs)):
-                for i, (k, cur, obj) in enumerate(zip(keys, now, objs)):
-                    if cur is not obj and _torch_hook(owner, k, cur, obj, self.learner_files):
-                        objs[i] = cur  # torch wrapping Optimizer.step in its profiling hook: the new baseline
-                    elif cur is not obj:
-                        changed.append(f"{label}[{k!r}] was {'removed' if cur is _MISSING else 'replaced'}"
-                                       if owner is sys.modules else
-                                       f"{label}.{k} was {'removed' if cur is _MISSING else 'replaced'}")
-                        _put(owner, mapping, k, obj)
-        for label, cls, keys in self.class_keys:
-            if len(cls.__dict__) != len(keys) or cls.__dict__.keys() != keys:
-                for k in set(cls.__dict__.keys()) - keys:
-                    changed.append(f"{label}.{k} was added")
-                    _put(cls, cls.__dict__, k, _MISSING)
-        if any(map(is_not, map(_code, self.funcs), self.codes)):
+        if not full:
+            getters, objs, funcs, codes = self.hot
+            now = []
+            try:
+                for d, get in getters:
+                    now.extend(get(d))
+            except KeyError:
+                now = None
+            if now is not None and not any(map(is_not, now, objs)) and \
+                    not any(map(is_not, map(_CODE, funcs), codes)) and not self._quick_extras():
+                return []
+        now = list(map(dict.get, self.dicts, self.keys))  # one pass in C over every remembered attribute
+        if any(map(is_not, now, self.objs)):
+            for i, (cur, obj) in enumerate(zip(now, self.objs)):
+                if cur is obj:
+                    continue
+                label, owner, mapping, k = self.rows[i]
+                if _torch_hook(owner, k, cur, obj, self.learner_files):
+                    self.objs[i] = cur  # torch wrapping Optimizer.step in its profiling hook: the new baseline
+                    continue
+                what = "removed" if cur is None else "replaced"
+                changed.append(f"{label}[{k!r}] was {what}" if owner is sys.modules else f"{label}.{k} was {what}")
+                _put(owner, mapping, k, obj)
+        if any(map(ne, map(len, self.class_dicts), self.lens)):
+            known = {}
+            for label, owner, mapping, k in self.rows:
+                known.setdefault(id(mapping), set()).add(k)
+            for (label, cls), real, n in zip(self.classes, self.class_dicts, self.lens):
+                if len(real) != n:
+                    before = known.get(id(real), set())
+                    for k in [k for k in list(real) if k not in before]:
+                        changed.append(f"{label}.{k} was added")
+                        _put(cls, real, k, _MISSING)
+                    self.lens[self.classes.index((label, cls))] = len(real)
+        if any(map(is_not, map(_CODE, self.funcs), self.codes)):
             for label, fn, code in zip(self.func_labels, self.funcs, self.codes):
                 if fn.__code__ is not code:
                     changed.append(f"{label} had its code swapped")
                     fn.__code__ = code
         if self._tensor is not None:
-            for c in _all_subclasses(self._tensor):
-                if id(c) not in self.subclasses:
-                    self.subclasses.add(id(c))
+            current = _all_subclasses(self._tensor)
+            seen, self.subclasses = self.subclasses, {id(c) for c in current}
+            for c in current:
+                if id(c) not in seen:
                     if _answers_for_torch(c) and not _installed_code(c, self.learner_files):
                         changed.append(f"a Tensor subclass {c.__qualname__} with its own __torch_function__ / "
                                        f"__torch_dispatch__ was defined")
@@ -496,8 +555,24 @@ class Guard:
         return changed
 
 
-def _code(fn):
-    return fn.__code__
+_CODE = attrgetter("__code__")
+
+
+def _getters(rows):
+    """[(dict, itemgetter of its keys)], and the objects in the order those getters return them: reading many
+    keys of one dict in one C call is several times faster than a dict.get per key."""
+    by_dict: dict[int, tuple] = {}
+    for d, k, o in rows:
+        by_dict.setdefault(id(d), (d, [], []))
+        by_dict[id(d)][1].append(k)
+        by_dict[id(d)][2].append(o)
+    getters, objs = [], []
+    for d, keys, os_ in by_dict.values():
+        if len(keys) == 1:
+            keys, os_ = keys * 2, os_ * 2  # itemgetter of one key returns the value, not a tuple
+        getters.append((d, itemgetter(*keys)))
+        objs.extend(os_)
+    return getters, tuple(objs)
 
 
 def _put(owner, mapping, k, obj) -> None:

@@ -241,6 +241,7 @@ def pytest_runtest_protocol(item, nextitem):
     reported as a crash of this check and the other checks still run."""
     import faulthandler
 
+    _WORKER["boundary"] = nextitem is None or getattr(nextitem, "module", None) is not getattr(item, "module", None)
     limit = None
     marker = item.get_closest_marker("timeout")
     if marker and marker.args:
@@ -265,6 +266,8 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_runtest_setup(item):
     """An exercise whose checks already ran out of time MAX_TIMEOUTS times has its other checks not run: one
     endless loop costs two time limits, not one per check."""
+    if item.get_closest_marker("ptquiz_check") is None:
+        return  # not a grader's check (the kit's own tests load this plugin too)
     file = Path(str(item.fspath)).name
     used = _WORKER.get("timeouts", {}).get(file, 0)
     budget = _WORKER.get("budget")
@@ -282,6 +285,8 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     """KeyboardInterrupt and pytest.exit() from the learner's code fail this check, not the whole session."""
+    if pyfuncitem.get_closest_marker("ptquiz_check") is None:
+        return (yield)  # not a grader's check: Ctrl-C still stops a run of the kit's own tests
     try:
         return (yield)
     except KeyboardInterrupt as e:
@@ -306,18 +311,18 @@ def _verdict(call) -> str:
     return "failed"
 
 
-def _runtime_flags(when: str, imported: bool) -> list:
+def _runtime_flags(imported: bool, full: bool) -> list:
     guard = _WORKER.get("guard")
     if guard is None or not guard.learner_files:
         return []
-    changed = guard.check()
+    changed = guard.check(full=full)
     if not changed:
         return []
     from .integrity import flag
 
     shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
-    during = "importing your file" if imported else "this check"
-    during_zh = "导入你的文件" if imported else "本项检查"
+    during = "importing your file" if imported else "this exercise's checks" if full else "this check"
+    during_zh = "导入你的文件" if imported else "本题的检查" if full else "本项检查"
     return [flag("runtime", f"While {during} ran, the grading machinery was changed: {shown}. Grading put the originals "
                             f"back but cannot vouch for this result.",
                  f"在{during_zh}运行期间，评分机制被改动：{shown}。已恢复原状，但无法确认该成绩。")]
@@ -329,9 +334,10 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     verdict = _verdict(call)
-    flags = []
-    if call.when in ("setup", "call"):
-        flags = _runtime_flags(call.when, call.when == "setup" and _WORKER.get("imported", 0) != imported_before)
+    imported = call.when == "setup" and _WORKER.get("imported", 0) != imported_before
+    # after every check (cheap), fully after an import and before this worker moves on to another exercise
+    full = imported or (call.when == "teardown" and _WORKER.get("boundary", True))
+    flags = _runtime_flags(imported, full) if (call.when == "call" or full) else []
     try:
         if getattr(rep, "outcome", None) == "passed" and verdict != "passed":
             from .integrity import flag

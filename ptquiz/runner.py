@@ -277,8 +277,12 @@ def run_pytest(graders: list[Path], target: Path | None = None, workers: int | N
         try:
             env[CHANNEL_VAR] = str(r)
             with open(log, "w") as out:
-                proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(r,))
+                try:
+                    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(r,))
+                except BaseException:
+                    os.close(w)
+                    raise
                 os.close(r)
                 r = None
                 writer = threading.Thread(target=_write_all, args=(w, channel), daemon=True)

@@ -308,3 +308,32 @@ def test_an_import_that_runs_out_of_time_says_so(tmp_path):
     f.write_text("import pytest\npytest.fail('Timeout (>3.0s) from pytest-timeout.')\n")  # what the limit raises
     with pytest.raises(LearnerLoadError, match="did not finish importing within 3.0 s"):
         load_learner(f)
+
+
+@pytest.fixture
+def pack3(tmp_path, monkeypatch):
+    from conftest import write_pack
+    root = write_pack(tmp_path / "proj", numbers=(1, 2, 3))
+    monkeypatch.setenv("PT_QUIZ_ROOT", str(root))
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("PT_QUIZ_LANG", raising=False)
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_an_exercise_stops_after_two_time_outs_and_the_others_are_still_graded(pack3, monkeypatch):
+    """One endless loop costs two time limits, not one per check; the other exercises keep their points."""
+    monkeypatch.setenv("PT_QUIZ_CHECK_TIMEOUT", "3")
+    ex = pack3 / "exercises"
+    (ex / "01_custom_module.py").write_text(SOL.replace("return self.linear(x)", "while True:\n            pass"))
+    (ex / "02_custom_module_2.py").write_text(SOL)
+    (ex / "03_custom_module_3.py").write_text(SOL)
+    t0 = time.monotonic()
+    r = CliRunner().invoke(cli.main, ["grade", "1", "2", "3", "--json", "--workers", "1"], catch_exceptions=False)
+    doc = json.loads(r.output)
+    one, two, three = doc["exercises"]
+    msgs = [c["message"] or "" for c in one["checks"]]
+    assert sum("longer than 3" in m for m in msgs) == 2, msgs
+    assert any(m.startswith("Not run: 2 checks of this exercise already ran out of time") for m in msgs), msgs
+    assert two["score"] == two["max_score"] and three["score"] == three["max_score"]
+    assert time.monotonic() - t0 < 300
