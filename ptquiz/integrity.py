@@ -25,7 +25,6 @@ import ast
 import hashlib
 import hmac
 import sys
-from itertools import repeat
 from operator import attrgetter, is_not, itemgetter, ne
 from pathlib import Path
 
@@ -349,6 +348,7 @@ class Guard:
         self.objs: list = []
         self.classes: list[tuple[str, type]] = []
         self.lens: list[int] = []
+        self.class_keys: list[set] = []
         self.class_dicts: list[dict] = []
         self.funcs: tuple = ()
         self.codes: tuple = ()
@@ -403,6 +403,7 @@ class Guard:
             self.classes.append((label, cls))
             self.class_dicts.append(real)
             self.lens.append(len(real))
+            self.class_keys.append(set(real))
 
         modules = {}
         for name in _MODULES:
@@ -522,16 +523,16 @@ class Guard:
                 changed.append(f"{label}[{k!r}] was {what}" if owner is sys.modules else f"{label}.{k} was {what}")
                 _put(owner, mapping, k, obj)
         if any(map(ne, map(len, self.class_dicts), self.lens)):
-            known = {}
-            for label, owner, mapping, k in self.rows:
-                known.setdefault(id(mapping), set()).add(k)
-            for (label, cls), real, n in zip(self.classes, self.class_dicts, self.lens):
-                if len(real) != n:
-                    before = known.get(id(real), set())
-                    for k in [k for k in list(real) if k not in before]:
-                        changed.append(f"{label}.{k} was added")
-                        _put(cls, real, k, _MISSING)
-                    self.lens[self.classes.index((label, cls))] = len(real)
+            for i, ((label, cls), real, before) in enumerate(zip(self.classes, self.class_dicts, self.class_keys)):
+                if len(real) == self.lens[i]:
+                    continue
+                for k in [k for k in list(real) if k not in before]:
+                    if _benign_addition(cls, k, real[k], self.learner_files):
+                        before.add(k)
+                        continue
+                    changed.append(f"{label}.{k} was added")
+                    _put(cls, real, k, _MISSING)
+                self.lens[i] = len(real)
         if any(map(is_not, map(_CODE, self.funcs), self.codes)):
             for label, fn, code in zip(self.func_labels, self.funcs, self.codes):
                 if fn.__code__ is not code:
@@ -615,8 +616,24 @@ def _torch_hook(owner, k, cur, obj, learner_files) -> bool:
     ``hooked``) the first time the class is used: that change is torch's own."""
     optim = sys.modules.get("torch.optim")
     return (k == "step" and optim is not None and isinstance(owner, type) and issubclass(owner, optim.Optimizer)
-            and getattr(cur, "hooked", False) and getattr(cur, "__wrapped__", None) is obj
+            and getattr(cur, "hooked", False) and _unhooked(getattr(cur, "__wrapped__", None)) is _unhooked(obj)
             and _library_code(cur, learner_files))
+
+
+def _unhooked(fn):
+    """Optimizer.step under any number of torch's profiling hooks."""
+    while getattr(fn, "hooked", False) and getattr(fn, "__wrapped__", None) is not None:
+        fn = fn.__wrapped__
+    return fn
+
+
+def _benign_addition(cls, k, v, learner_files) -> bool:
+    """What Python and torch add to classes by themselves while grading runs: copyreg's ``__slotnames__`` cache
+    (pickling, e.g. torch.save), and Optimizer.step's profiling hook on a subclass that inherited ``step``."""
+    if k == "__slotnames__" and isinstance(v, list):
+        return True
+    inherited = next((b.__dict__[k] for b in cls.__mro__[1:] if k in b.__dict__), None)
+    return inherited is not None and _torch_hook(cls, k, v, inherited, learner_files)
 
 
 def _library_roots() -> set[str]:

@@ -107,6 +107,17 @@ def test_the_guard_notices_replaced_functions_and_puts_them_back(guard):
     assert guard.check() == []
 
 
+def test_the_guard_accepts_what_python_and_torch_change_by_themselves(guard):
+    import copyreg
+    import io
+
+    for opt in (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD):  # Optimizer.step's profiling hook
+        opt([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    torch.save(torch.nn.Linear(1, 1), io.BytesIO())  # copyreg caches __slotnames__ on the pickled classes
+    copyreg._slotnames(torch.nn.Linear)
+    assert guard.check() == []
+
+
 def test_the_guard_notices_swapped_code_and_pytest_patches(guard):
     import _pytest.reports
 
