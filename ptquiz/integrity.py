@@ -264,6 +264,29 @@ class _Scan(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+_LISTED: dict[tuple[str, int], frozenset] = {}
+
+
+def _importable_names(d: Path) -> frozenset:
+    """Module names a file in ``d`` or a package folder in ``d`` would answer to (cached per folder version)."""
+    try:
+        key = (str(d), d.stat().st_mtime_ns)
+    except OSError:
+        return frozenset()
+    if key not in _LISTED:
+        names = set()
+        try:
+            for p in d.iterdir():
+                if not p.stem.isidentifier():
+                    continue  # NN_slug.py and dot-folders cannot be imported by name
+                if p.suffix == ".py" or (p.is_dir() and ((p / "__init__.py").exists() or any(p.glob("*.py")))):
+                    names.add(p.stem if p.suffix == ".py" else p.name)
+        except OSError:
+            pass
+        _LISTED[key] = frozenset(names)
+    return _LISTED[key]
+
+
 def scan_source(path: Path, local_dirs=()) -> list[dict]:
     """Flags for the learner's file at ``path`` (empty when nothing in it reaches for the grading machinery).
 
@@ -280,14 +303,8 @@ def scan_source(path: Path, local_dirs=()) -> list[dict]:
         return []
     local = set()
     for d in local_dirs:
-        try:
-            for p in Path(d).iterdir():
-                if p.suffix == ".py" and p.resolve() != Path(path).resolve():
-                    local.add(p.stem)
-                elif p.is_dir() and ((p / "__init__.py").exists() or any(p.glob("*.py"))):
-                    local.add(p.name)
-        except OSError:
-            continue
+        local |= _importable_names(Path(d))
+    local.discard(Path(path).stem)
     local -= {"torch", "torchvision", "numpy"}
     scan = _Scan(local)
     scan.visit(tree)

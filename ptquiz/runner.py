@@ -219,10 +219,11 @@ def _stop(proc: subprocess.Popen, token: str) -> None:
     carrying this run's token (if the learner's code killed the reaper itself)."""
     from .reaper import kill_tagged
 
+    clean = proc.poll() is not None and proc.returncode >= 0  # the reaper ended by itself: it left nothing
     if proc.poll() is None:
         try:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
+            clean = proc.wait(timeout=10) >= 0
         except (subprocess.TimeoutExpired, ProcessLookupError):
             pass
     try:
@@ -232,7 +233,8 @@ def _stop(proc: subprocess.Popen, token: str) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait()
-    kill_tagged(token)
+    if not clean or not sys.platform.startswith("linux"):  # the reaper was killed (or is no subreaper here)
+        kill_tagged(token)
 
 
 def run_pytest(graders: list[Path], target: Path | None = None, workers: int | None = None,
