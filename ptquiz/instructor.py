@@ -103,6 +103,9 @@ def new(c, slug, number, into):
 @click.option("--results", "results_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also save every grading result, fingerprinted, to this JSON file (the kit's tests reuse "
                    "results whose fingerprint still matches: set PT_QUIZ_VALIDATE_RESULTS to the file).")
+@click.option("--update-debrief", is_flag=True,
+              help="Rewrite graders/NN_slug.debrief.json (the classic mistakes and other approaches `pt-quiz debrief` "
+                   "shows, with the messages the grader gives them) from this run instead of reporting it as stale.")
 @click.option("--mutants", is_flag=True,
               help="Mutation-test the graders instead: plant plausible one-line bugs in each reference (dropped "
                    "dim=/batch_first=/.detach()/zero_grad(), relu<->tanh, +<->-, off-by-one, ...), grade them and "
@@ -114,7 +117,7 @@ def new(c, slug, number, into):
 @click.option("--mutants-report", "mutants_report", type=click.Path(dir_okay=False, writable=True), default=None,
               help="With --mutants: also write every graded mutant and its outcome to this JSON file.")
 @click.pass_obj
-def validate_cmd(c, numbers, budget, no_repeat, jobs, results_path, mutants, sample, mutants_report):
+def validate_cmd(c, numbers, budget, no_repeat, jobs, results_path, update_debrief, mutants, sample, mutants_report):
     """Check exercises before students see them (default: all). One line per finding; exit 0 only when none."""
     from ptquiz.validate import catalog_findings, validate
 
@@ -126,7 +129,8 @@ def validate_cmd(c, numbers, budget, no_repeat, jobs, results_path, mutants, sam
         _mutants(cat, exs, sample, jobs, mutants_report)
     pre = catalog_findings(cat.errors) if not numbers else []
     rep = validate(exs, cat.root, budget=budget, repeat=not no_repeat, jobs=jobs,
-                   progress=lambda m: click.echo(m, err=True), results_path=results_path)
+                   progress=lambda m: click.echo(m, err=True), results_path=results_path,
+                   update_debrief=update_debrief)
     findings = pre + rep.findings
     bad = {f.exercise for f in findings}
     for ex in exs:

@@ -254,7 +254,10 @@ def _failed(e) -> str:
 
 def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, repeat: bool = True,
              jobs: int = 1, workers: int | None = None, progress=None, grade_fn=None,
-             results_path: Path | None = None) -> Report:
+             results_path: Path | None = None, update_debrief: bool = False) -> Report:
+    """Grade every exercise's reference, stub and fixtures; report what is wrong. The generated part of
+    each debrief (graders/NN_slug.debrief.json) is compared with what the graders said now (a finding when it
+    differs) or, with ``update_debrief``, rewritten."""
     from .runner import GradingError, grade
 
     grade_fn = grade_fn or grade
@@ -341,6 +344,7 @@ def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, rep
                         f"{_failed(a)}",
                         "the grader refuses a correct answer: loosen the check that failed (or move the fixture to "
                         "tests/wrong/ if it is actually wrong)")
+        _debrief(ex, results, rep, update_debrief, say)
         seconds = sum(c.duration for c in ref.checks)
         if repeat:
             again = results.get((n, "reference-again"))
@@ -361,6 +365,25 @@ def validate(exercises: list[Exercise], root: Path, *, budget: float = 60.0, rep
                           f"{len(wrong_fixtures(ex))} wrong fixture(s), {len(alt_fixtures(ex))} alternative(s), "
                           f"grader {seconds:.1f} s")
     return rep
+
+
+def _debrief(ex: Exercise, results: dict, rep: Report, update: bool, say) -> None:
+    """Compare (or, with update, rewrite) the generated part of ex's debrief with what was just graded."""
+    from . import debrief
+
+    n = ex.name
+    wrong = {f: results.get((n, f"wrong:{f.name}")) for f in wrong_fixtures(ex)}
+    alt = {f: results.get((n, f"alt:{f.name}")) for f in alt_fixtures(ex)}
+    if any(r is None or isinstance(r, str) for r in (*wrong.values(), *alt.values())):
+        return  # a fixture that could not be graded is a finding already
+    fresh = debrief.build(ex, wrong, alt)
+    if update:
+        say(f"wrote {debrief.save(ex, fresh)}")
+        return
+    why = debrief.stale(ex, fresh)
+    if why:
+        rep.add(ex, f"the debrief's generated part says something the graders no longer say ({why})",
+                f"run `pt-quiz validate --update-debrief {ex.number}` and commit {debrief.debrief_path(ex).name}")
 
 
 def catalog_findings(errors: list[str]) -> list[Finding]:
