@@ -491,12 +491,22 @@ def _mock_card(c: Ctx, card: dict) -> None:
     click.echo(t("mock_saved", c.lang, txt=c.rel(folder / "scorecard.txt"), json=c.rel(folder / "scorecard.json")))
 
 
+def _mock_recreate(c: Ctx, s) -> None:
+    from ptquiz.mock import recreate_missing
+    try:
+        for f in recreate_missing(s, c.catalog):
+            c.warn(t("mock_recreated", c.lang, path=c.rel(f)))
+    except (KitFileError, OSError) as e:
+        c.warn(text(getattr(e, "msg", str(e)), c.lang))
+
+
 def _mock_show(c: Ctx, s) -> None:
     """The session as a candidate needs it: time left, rules, each prompt and the file to edit."""
     from ptquiz import mock
     from ptquiz.stubs import todo_functions
 
     lang = c.lang
+    _mock_recreate(c, s)
     click.secho(_mock_banner(c, s), bold=True)
     click.echo(t("mock_rules", lang, minutes=f"{s.data['minutes']:g}", free=mock.FREE_GRADES, gcost=mock.GRADE_COST,
                  maxg=mock.MAX_GRADES, hint=mock.HINT_COST, passat=mock.PASS_AT))
@@ -548,6 +558,7 @@ def _mock_grade(c: Ctx, s, numbers, as_json) -> None:
     ok, refused = mock.can_grade(s, list(dict.fromkeys(numbers)) or s.numbers)
     if refused:
         (c.warn if ok else die)(t("mock_grade_limit", lang, numbers=_nums(refused), maxg=mock.MAX_GRADES))
+    _mock_recreate(c, s)
     started, shas = s.data["clock"], mock.hashes(s, ok)  # the files as they are when grading starts
     try:
         result = run_grade([c.exercise(n) for n in ok], target=s.dir, cwd=c.catalog.root)

@@ -318,6 +318,23 @@ def _event(root: Path, **fields) -> None:
         pass  # the session itself is saved; the log is for statistics only
 
 
+def recreate_missing(s: Session, cat) -> list[Path]:
+    """Write a fresh stub for each session file deleted by hand (grading it would only say "missing");
+    returns those files."""
+    out = []
+    for n in s.numbers:
+        f = s.file(n)
+        if not f.exists() and not f.is_symlink() and n in cat.exercises:
+            try:
+                stub = pristine_stub(cat.exercises[n])
+            except (StubError, OSError):
+                stub = None
+            if stub is not None:
+                write_file(f, stub, s.root)
+                out.append(f)
+    return out
+
+
 def hint(s: Session, number: int, total: int) -> int:
     """Advance the mock's hint level of `number` (at most `total`) in one locked step; return it."""
     def bump(data):
@@ -380,9 +397,13 @@ def scorecard(s: Session, cat, lang: str) -> dict:
     for r in rows:
         ex = cat.exercises.get(r["number"])
         r["title"] = text(ex.title, lang) if ex else r["name"]
-        changed = sha256(s.file(r["number"]))
-        r["attempted"] = bool(r["grade_runs"] or r["hints"] or (ex is not None and changed is not None
-                                                                 and _differs_from_stub(ex, s.file(r["number"]))))
+        e = s.entry(r["number"])
+        counted = [g for g in e["grades"] if g["t"] < d["deadline"]]
+        at_end = sha256(s.file(r["number"]))
+        # the file as it is now, against the last grade run that counted: later edits never count
+        r["ungraded_edits"] = at_end is not None and (at_end != counted[-1]["sha256"] if counted else
+                                                      ex is not None and _differs_from_stub(ex, s.file(r["number"])))
+        r["attempted"] = bool(r["grade_runs"] or r["hints"] or r["ungraded_edits"])
         if r["attempted"] and ex is not None:
             followups.append({"number": r["number"], "title": r["title"],
                               "questions": [text(f["question"], lang) for f in ex.followups]})
@@ -418,6 +439,8 @@ def render(card: dict, lang: str) -> str:
                                   runs=r["grade_runs"], hints=r["hints"]))
         if r["late_grade_runs"]:
             lines.append("      " + t("card_late", lang, n=r["late_grade_runs"]))
+        if r.get("ungraded_edits"):
+            lines.append("      " + t("card_ungraded", lang))
     verdict = t("card_pass", lang) if card["passed"] else t("card_nopass", lang)
     lines.append(t("card_result", lang, score=_num(card["score"]), max=card["max"], pct=_num(card["percent"]),
                    verdict=verdict, need=card["pass_at"]))

@@ -139,6 +139,8 @@ def test_a_full_mock_grades_the_session_files_and_the_deadline_counts_only_earli
     row = card["exercises"][0]
     assert row["best"] == MAX01 and row["grade_runs"] == 1 and row["hints"] == 1
     assert row["score"] == pytest.approx(MAX01 * 0.9) and row["first_full_marks_s"] == 120
+    assert row["ungraded_edits"] and "not scored" in r.output  # the late edit is seen, and not counted
+    assert row["graded_sha256"] == hashlib.sha256(SOL.encode()).hexdigest()
     assert card["ended"] == "deadline" and card["passed"] and card["percent"] == pytest.approx(90.0)
     assert (folder / "scorecard.txt").read_text().startswith(f"Mock interview {data['id']}: scorecard")
     assert digest(pack / "exercises") == before  # the learner's own files: byte-identical
@@ -186,6 +188,10 @@ def test_resume_after_a_crash_and_hints_use_the_mocks_counter(pack, clock):
     st = pack / ".pt-quiz" / "state.json"
     assert not st.exists() or not json.loads(st.read_text())["hints"]
     assert "grade runs 0/10" in run("mock", "status").output
+    f = next(p for p in session(pack)[1].iterdir() if p.name.startswith("01_"))
+    f.unlink()  # one session file deleted by hand: shown again with a fresh stub
+    r = run("mock")
+    assert r.exit_code == 0 and "was missing" in r.output and "raise NotImplementedError" in f.read_text()
     r = run("mock", "finish")
     assert r.exit_code == 0 and "finished early" in r.output
     row = {x["number"]: x for x in card_of(pack)["exercises"]}[1]
