@@ -232,6 +232,32 @@ def test_history_lists_sessions(pack, clock):
     assert r.exit_code == 0
     lines = [ln for ln in r.output.splitlines() if first["id"] in ln or second["id"] in ln]
     assert len(lines) == 2 and "0/" in lines[0] and "no pass" in lines[0] and "running" in lines[1]
+    from ptquiz import events
+    assert [(e["action"], e["id"]) for e in events.read(pack) if e["kind"] == "mock"] == [
+        ("start", first["id"]), ("finish", first["id"]), ("start", second["id"])]
+
+
+def test_two_terminals_on_one_session_both_count(pack, clock):
+    """session.json is updated under a lock: concurrent grade records and hints are all kept."""
+    import threading
+    from types import SimpleNamespace
+    from ptquiz.catalog import Catalog
+    run("mock", "--count", "2")
+    cat = Catalog(pack)
+
+    def work(n):
+        s, _ = mock.current(cat)
+        for _ in range(5):
+            mock.record_grades(s, mock.now(), {}, [SimpleNamespace(number=n, score=1, max_score=MAX01)])
+            mock.hint(s, 3 - n, 99)
+    threads = [threading.Thread(target=work, args=(n,)) for n in (1, 2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    data, _ = session(pack)
+    assert [len(e["grades"]) for e in data["exercises"]] == [5, 5]
+    assert [e["hints"] for e in data["exercises"]] == [5, 5]
 
 
 def test_followups_of_attempted_exercises_in_the_learners_language(pack, clock):
