@@ -232,7 +232,7 @@ def current(cat, lang: str = "en"):
             data["clock"] = n
             _write(root, data)
     s = Session(root, data)
-    if s.time_left() <= 0:
+    if s.time_left() <= 0 or not s.active:  # not active: a finish that stopped half-way is completed
         return None, finish(cat, s, lang, reason="deadline")
     return s, None
 

@@ -188,6 +188,7 @@ def test_resume_after_a_crash_and_hints_use_the_mocks_counter(pack, clock):
     st = pack / ".pt-quiz" / "state.json"
     assert not st.exists() or not json.loads(st.read_text())["hints"]
     assert "grade runs 0/10" in run("mock", "status").output
+    assert f"Mock {data['id']}: 44:00 left · exercises 1, 2" in run("list").output
     f = next(p for p in session(pack)[1].iterdir() if p.name.startswith("01_"))
     f.unlink()  # one session file deleted by hand: shown again with a fresh stub
     r = run("mock")
