@@ -166,6 +166,9 @@ def _fit(s: str, width: int) -> str:
 def list_(c: Ctx):
     """All exercises with their status, score and your progress."""
     cat, st, lang = c.catalog, c.state, c.lang
+    session = _mock(c)
+    if session is not None:
+        click.echo(_mock_banner(c, session) + "\n")
     statuses = t("status", lang)
     passed = 0
     for ex in cat:
@@ -224,6 +227,9 @@ def start(c: Ctx, number):
 @pass_ctx
 def hint(c: Ctx, number):
     """Show the next hint for NUMBER (default: the current exercise)."""
+    session = _mock(c, stop=True)
+    if session is not None:
+        return _mock_hint(c, session, number)
     number = _current(c, number)
     ex, lang, st = c.exercise(number), c.lang, c.state
     try:  # one locked step: two `hint` commands at once show two levels
@@ -264,6 +270,9 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
     from ptquiz.runner import grade as run_grade
 
     cat, lang = c.catalog, c.lang
+    session = _mock(c, stop=True) if target is None else None
+    if session is not None:  # a mock runs: grade its files, not exercises/
+        return _mock_grade(c, session, numbers, as_json)
     if all_:
         exs = list(cat)
     elif numbers:
@@ -416,6 +425,9 @@ def restore(c: Ctx, number, list_, from_):
 @pass_ctx
 def solution(c: Ctx, number, yes):
     """Show the reference solution of NUMBER (asks first unless you passed it)."""
+    from ptquiz.mock import is_running
+    if _mock(c) is not None or is_running(c.catalog.root):
+        die(t("mock_locked", c.lang))
     ex, lang = c.exercise(number), c.lang
     if not ex.solution_path.exists():
         die(t("no_solutions", lang, name=ex.name), code=1)
@@ -434,10 +446,277 @@ def watch(c: Ctx, number, interval, once):
     """Re-grade the current exercise every time you save it."""
     from ptquiz.watch import watch as run_watch
 
+    if _mock(c) is not None:
+        die(t("mock_no_watch", c.lang))
     number = _current(c, number)
     ex = c.exercise(number)
     click.echo(t("watching", c.lang, path=c.rel(ex.exercise_path)))
     run_watch(ex, c, interval=interval, once=once)
+
+
+# ---------------------------------------------------------------------------
+# mock interviews (engine: ptquiz/mock.py)
+
+def _mock(c: Ctx, stop: bool = False):
+    """The running mock session, or None. One past its time limit is finalised here and its scorecard
+    printed (with `stop`, the command ends there). A broken one is a warning that says what to do."""
+    from ptquiz import mock
+    try:
+        session, card = mock.current(c.catalog, c.lang)
+    except KitFileError as e:
+        c.warn(text(e.msg, c.lang))
+        return None
+    if card is not None:
+        click.secho(t("mock_ended_deadline", c.lang, id=card["id"]), bold=True)
+        _mock_card(c, card)
+        if stop:
+            sys.exit(0)
+    return session
+
+
+def _nums(numbers) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
+def _mock_banner(c: Ctx, s) -> str:
+    from ptquiz.mock import clock_str
+    return t("mock_banner", c.lang, id=s.id, left=clock_str(s.time_left()), numbers=_nums(s.numbers),
+             folder=c.rel(s.dir))
+
+
+def _mock_card(c: Ctx, card: dict) -> None:
+    from ptquiz.mock import mock_dir, render
+    click.echo(render(card, c.lang))
+    folder = mock_dir(c.catalog.root) / card["id"]
+    click.echo(t("mock_saved", c.lang, txt=c.rel(folder / "scorecard.txt"), json=c.rel(folder / "scorecard.json")))
+
+
+def _mock_recreate(c: Ctx, s) -> None:
+    from ptquiz.mock import recreate_missing
+    try:
+        for f in recreate_missing(s, c.catalog):
+            c.warn(t("mock_recreated", c.lang, path=c.rel(f)))
+    except (KitFileError, OSError) as e:
+        c.warn(text(getattr(e, "msg", str(e)), c.lang))
+
+
+def _mock_show(c: Ctx, s) -> None:
+    """The session as a candidate needs it: time left, rules, each prompt and the file to edit."""
+    from ptquiz import mock
+    from ptquiz.stubs import todo_functions
+
+    lang = c.lang
+    _mock_recreate(c, s)
+    click.secho(_mock_banner(c, s), bold=True)
+    click.echo(t("mock_rules", lang, minutes=f"{s.data['minutes']:g}", free=mock.FREE_GRADES, gcost=mock.GRADE_COST,
+                 maxg=mock.MAX_GRADES, hint=mock.HINT_COST, passat=mock.PASS_AT))
+    for n in s.numbers:
+        ex = c.exercise(n)
+        click.secho(f"\n{ex.number:02d} · {text(ex.title, lang)}  {'★' * ex.difficulty}", bold=True)
+        click.echo(text(ex.prompt, lang).strip() + "\n")
+        try:
+            todo = todo_functions(s.file(n).read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            todo = []
+        if todo:
+            click.echo(f"{t('implement', lang)}: " + ", ".join(todo))
+        click.echo(f"{t('edit', lang)}: {c.rel(s.file(n))}")
+    click.echo("\n" + t("mock_next", lang))
+
+
+def _mock_hint(c: Ctx, s, number) -> None:
+    from ptquiz import mock
+    lang = c.lang
+    if number is None:
+        if len(s.numbers) == 1 or c.state.current in s.numbers:
+            number = s.numbers[0] if len(s.numbers) == 1 else c.state.current
+        else:
+            die(t("mock_which", lang, numbers=_nums(s.numbers)))
+    if number not in s.numbers:
+        die(t("mock_not_in", lang, n=number, numbers=_nums(s.numbers)))
+    ex = c.exercise(number)
+    try:
+        level = mock.hint(s, number, len(ex.hints))
+    except KitFileError as e:
+        c.fail(e)
+    click.secho(t("hint", lang, level=level, total=len(ex.hints), n=number), bold=True)
+    click.echo(text(ex.hints[level - 1], lang))
+    click.echo(t("mock_hint_cost", lang, level=level, n=number, pct=level * mock.HINT_COST))
+
+
+def _mock_grade(c: Ctx, s, numbers, as_json) -> None:
+    """Grade the session's files; record each run in session.json (never in your normal progress)."""
+    from ptquiz import mock
+    from ptquiz.report import render_text
+    from ptquiz.runner import GradingError
+    from ptquiz.runner import grade as run_grade
+
+    lang = c.lang
+    for n in numbers:
+        if n not in s.numbers:
+            die(t("mock_not_in", lang, n=n, numbers=_nums(s.numbers)))
+    ok, refused = mock.can_grade(s, list(dict.fromkeys(numbers)) or s.numbers)
+    if refused:
+        (c.warn if ok else die)(t("mock_grade_limit", lang, numbers=_nums(refused), maxg=mock.MAX_GRADES))
+    _mock_recreate(c, s)
+    started, shas = s.data["clock"], mock.hashes(s, ok)  # the files as they are when grading starts
+    try:
+        result = run_grade([c.exercise(n) for n in ok], target=s.dir, cwd=c.catalog.root)
+    except GradingError as e:
+        die(str(e), code=3)
+    try:
+        mock.record_grades(s, started, shas, result.exercises)
+    except KitFileError as e:
+        c.warn(t("not_saved", lang, why=text(e.msg, lang)))
+    left = s.data["deadline"] - max(s.data["clock"], mock.now())
+    runs = {n: len(s.entry(n)["grades"]) for n in ok}
+    if as_json:
+        doc = result.to_json(lang)
+        doc["mock"] = {"id": s.id, "time_left_s": round(max(0.0, left), 1), "grade_runs": runs,
+                       "max_grade_runs": mock.MAX_GRADES}
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
+    else:
+        click.echo(render_text(result, lang, color=sys.stdout.isatty()))
+        click.secho(t("mock_time_left", lang, id=s.id, left=mock.clock_str(left),
+                      runs=", ".join(f"{n}: {k}/{mock.MAX_GRADES}" for n, k in runs.items())), bold=True)
+    full = result.exercises and all(e.status == "passed" for e in result.exercises)
+    sys.exit(0 if full else 1)
+
+
+def _mock_options(f):
+    from ptquiz.mock import DEFAULT_COUNT, DEFAULT_MINUTES
+    for opt in reversed([
+        click.option("--minutes", type=float, default=DEFAULT_MINUTES, show_default=True, help="Time limit."),
+        click.option("--count", type=int, default=DEFAULT_COUNT, show_default=True, help="Number of exercises."),
+        click.option("--difficulty", type=click.IntRange(1, 3), multiple=True,
+                     help="Only this difficulty (1-3). Repeatable."),
+        click.option("--topic", multiple=True, help="Only exercises with a topic containing this text. Repeatable."),
+        click.option("--seed", default=None, help="Make the pick reproducible."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _mock_start(ctx, minutes, count, difficulty, topic, seed) -> None:
+    from ptquiz import mock
+    c: Ctx = ctx.find_object(Ctx)
+    try:
+        s, card = mock.current(c.catalog, c.lang)
+    except KitFileError as e:
+        c.fail(e)
+    if card is not None:
+        click.secho(t("mock_ended_deadline", c.lang, id=card["id"]), bold=True)
+        _mock_card(c, card)
+        return
+    if s is not None:
+        click.secho(t("mock_resumed", c.lang, id=s.id), bold=True)
+        if any(ctx.get_parameter_source(p) == click.core.ParameterSource.COMMANDLINE
+               for p in ("minutes", "count", "difficulty", "topic", "seed")):
+            click.echo(t("mock_ignored", c.lang))
+    else:
+        try:
+            s = mock.start(c.catalog, c.state, minutes=minutes, count=count, difficulties=difficulty, topics=topic,
+                           seed=seed, lang=c.lang)
+        except KitFileError as e:
+            c.fail(e)
+        click.secho(t("mock_started", c.lang, id=s.id, minutes=f"{minutes:g}", seed=s.data["seed"]), bold=True)
+        if len(s.numbers) < count:
+            click.echo(t("mock_only", c.lang, found=len(s.numbers), count=count))
+    _mock_show(c, s)
+
+
+@main.group("mock", invoke_without_command=True)
+@_mock_options
+@click.pass_context
+def mock_group(ctx, minutes, count, difficulty, topic, seed):
+    """A timed mock interview: fresh copies of a few exercises, hints and grade runs cost points, a scorecard
+    at the end. Run again to see the running one. Without a subcommand: `start`."""
+    if ctx.invoked_subcommand is None:
+        _mock_start(ctx, minutes, count, difficulty, topic, seed)
+
+
+@mock_group.command("start")
+@_mock_options
+@click.pass_context
+def mock_start(ctx, minutes, count, difficulty, topic, seed):
+    """Start a mock interview (or show the running one)."""
+    _mock_start(ctx, minutes, count, difficulty, topic, seed)
+
+
+@mock_group.command("status")
+@pass_ctx
+def mock_status(c: Ctx):
+    """Time left, grade runs, best scores and hints of the running mock."""
+    from ptquiz import mock
+    try:
+        s, card = mock.current(c.catalog, c.lang)
+    except KitFileError as e:
+        c.fail(e)
+    if card is not None:
+        click.secho(t("mock_ended_deadline", c.lang, id=card["id"]), bold=True)
+        _mock_card(c, card)
+        return
+    if s is None:
+        click.echo(t("mock_none", c.lang))
+        return
+    click.secho(_mock_banner(c, s), bold=True)
+    for e in s.data["exercises"]:
+        best = max((r["score"] for r in e["grades"]), default=0)
+        click.echo(f"  {e['number']:02d}  {c.rel(s.file(e['number']))}  " + t(
+            "mock_status_row", c.lang, runs=len(e["grades"]), maxg=mock.MAX_GRADES, best=best, max=e["max"],
+            hints=e["hints"]))
+    click.echo(t("mock_next", c.lang))
+
+
+@mock_group.command("finish")
+@pass_ctx
+def mock_finish(c: Ctx):
+    """End the running mock now and print its scorecard."""
+    from ptquiz import mock
+    root = c.catalog.root
+    try:
+        s, card = mock.current(c.catalog, c.lang)
+    except KitFileError as e:
+        if not mock.is_running(root):  # set aside (corrupt): already closed
+            c.fail(e)
+        try:
+            sid = mock.abandon(root)
+        except KitFileError as e2:
+            c.fail(e2)
+        click.echo(t("mock_abandoned", c.lang, id=sid))
+        return
+    if card is None:
+        if s is None:
+            die(t("mock_none", c.lang))
+        try:
+            card = mock.finish(c.catalog, s, c.lang)
+        except KitFileError as e:
+            c.fail(e)
+    else:
+        click.secho(t("mock_ended_deadline", c.lang, id=card["id"]), bold=True)
+    _mock_card(c, card)
+
+
+@mock_group.command("history")
+@pass_ctx
+def mock_history(c: Ctx):
+    """Past mock interviews: date, exercises, result."""
+    from ptquiz import mock
+    rows = mock.history(c.catalog.root)
+    if not rows:
+        click.echo(t("mock_history_none", c.lang))
+        return
+    click.echo(t("mock_history_head", c.lang))
+    status = t("mock_hist_status", c.lang)
+    for h in rows:
+        card = h["card"]
+        if card:
+            verdict = t("card_pass", c.lang) if card.get("passed") else t("card_nopass", c.lang)
+            result = f"{card.get('score')}/{card.get('max')} = {card.get('percent')} % ({verdict})"
+        else:
+            result = status[h["status"]]
+        when = mock.when_str(h["started"]) if h["started"] else "?"
+        click.echo(f"  {h['id']}  {when}  [{_nums(h['exercises'])}]  {result}")
 
 
 # ---------------------------------------------------------------------------

@@ -75,6 +75,102 @@ T = {
                       "missing": "missing", "new": "—"},
                "zh": {"passed": "已通过", "partial": "部分通过", "failed": "未通过", "todo": "未完成", "error": "出错",
                       "missing": "文件缺失", "new": "—"}},
+    # -- pt-quiz mock (ptquiz/mock.py) --
+    "mock_bad_minutes": {"en": "--minutes {minutes} is not a time limit: give a positive number of minutes, e.g. `pt-quiz mock --minutes 45`.",
+                         "zh": "--minutes {minutes} 不是有效的时限：请给出正的分钟数，例如 `pt-quiz mock --minutes 45`。"},
+    "mock_bad_count": {"en": "--count {count}: a mock needs at least one exercise, e.g. `pt-quiz mock --count 3`.",
+                       "zh": "--count {count}：模拟面试至少需要一道题，例如 `pt-quiz mock --count 3`。"},
+    "mock_bad_topic": {"en": "no exercise has a topic matching {topic!r}. Known topics: {known}",
+                       "zh": "没有题目的主题包含 {topic!r}。已有主题：{known}"},
+    "mock_no_match": {"en": "no exercise matches these --difficulty/--topic filters. Loosen them (`pt-quiz mock` alone picks from all).",
+                      "zh": "没有题目符合这些 --difficulty/--topic 条件。请放宽条件（只运行 `pt-quiz mock` 则从全部题目中选）。"},
+    "mock_already": {"en": "another mock was started meanwhile; run `pt-quiz mock` to see it.",
+                     "zh": "另一个模拟面试刚刚已经开始；运行 `pt-quiz mock` 查看。"},
+    "mock_deleted": {"en": "the folder of mock {id} ({path}) was deleted, so it cannot go on or be scored. Close it with "
+                           "`pt-quiz mock finish`, then start another with `pt-quiz mock`.",
+                     "zh": "模拟面试 {id} 的文件夹（{path}）已被删除，无法继续或评分。请运行 `pt-quiz mock finish` 关闭它，"
+                           "再用 `pt-quiz mock` 开始新的一场。"},
+    "mock_corrupt": {"en": "{path} (mock {id}) was unreadable; it was kept as {kept} and the mock was closed without a score "
+                           "(your files in its folder are untouched). Start another with `pt-quiz mock`.",
+                     "zh": "{path}（模拟面试 {id}）无法读取；已保留为 {kept}，该场模拟面试已关闭且不计分（其文件夹中的文件未被改动）。"
+                           "用 `pt-quiz mock` 开始新的一场。"},
+    "mock_started": {"en": "Mock interview {id} started: {minutes} minutes (seed {seed}; the same --seed picks the same exercises).",
+                     "zh": "模拟面试 {id} 已开始：{minutes} 分钟（种子 {seed}；相同的 --seed 会选出相同的题目）。"},
+    "mock_resumed": {"en": "Mock interview {id} is still running: here it is again.",
+                     "zh": "模拟面试 {id} 仍在进行中，再次显示如下。"},
+    "mock_ignored": {"en": "(the options given are ignored while this mock runs; `pt-quiz mock finish` ends it)",
+                     "zh": "（模拟面试进行期间忽略所给选项；`pt-quiz mock finish` 可结束它）"},
+    "mock_only": {"en": "only {found} exercise(s) match the filters (asked for {count}).",
+                  "zh": "只有 {found} 道题符合条件（要求 {count} 道）。"},
+    "mock_rules": {"en": "Rules:\n"
+                         "  - {minutes} minutes. The first pt-quiz command after the time limit ends the mock; `pt-quiz mock finish` ends it early.\n"
+                         "  - `pt-quiz grade` grades the mock's files (`pt-quiz grade N` one of them). Your normal progress is not changed.\n"
+                         "  - {free} grade runs per exercise are free; each further one costs {gcost} % of its points; at most {maxg}.\n"
+                         "  - Each hint level (`pt-quiz hint N`) costs {hint} % of that exercise's points.\n"
+                         "  - An exercise scores its best grade run started before the time limit, less those costs.\n"
+                         "  - `pt-quiz solution` is locked and `pt-quiz watch` is not available until the mock ends.\n"
+                         "  - {passat} % of the total passes.",
+                   "zh": "规则：\n"
+                         "  - 时限 {minutes} 分钟。超时后运行的第一个 pt-quiz 命令会结束模拟面试；`pt-quiz mock finish` 可提前结束。\n"
+                         "  - `pt-quiz grade` 为模拟面试的文件评分（`pt-quiz grade N` 只评其中一题）。不改变你平时的进度。\n"
+                         "  - 每题前 {free} 次评分免费；之后每次扣该题分数的 {gcost} %；最多 {maxg} 次。\n"
+                         "  - 每级提示（`pt-quiz hint N`）扣该题分数的 {hint} %。\n"
+                         "  - 每题得分 = 时限前开始的最好一次评分，减去上述扣分。\n"
+                         "  - 模拟面试结束前 `pt-quiz solution` 被锁定，`pt-quiz watch` 不可用。\n"
+                         "  - 总分达到 {passat} % 即通过。"},
+    "mock_banner": {"en": "Mock {id}: {left} left · exercises {numbers} · files in {folder}/",
+                    "zh": "模拟面试 {id}：剩余 {left} · 题目 {numbers} · 文件在 {folder}/"},
+    "mock_next": {"en": "Grade: `pt-quiz grade` · hint (costs points): `pt-quiz hint N` · where you stand: `pt-quiz mock status` · "
+                        "end now: `pt-quiz mock finish`",
+                  "zh": "评分：`pt-quiz grade` · 提示（扣分）：`pt-quiz hint N` · 查看进度：`pt-quiz mock status` · "
+                        "立即结束：`pt-quiz mock finish`"},
+    "mock_status_row": {"en": "grade runs {runs}/{maxg} · best {best}/{max} · hints {hints}",
+                        "zh": "评分 {runs}/{maxg} 次 · 最好 {best}/{max} · 提示 {hints}"},
+    "mock_none": {"en": "No mock interview is running. Start one: `pt-quiz mock` (past ones: `pt-quiz mock history`).",
+                  "zh": "当前没有进行中的模拟面试。开始一场：`pt-quiz mock`（以往记录：`pt-quiz mock history`）。"},
+    "mock_ended_deadline": {"en": "Mock {id} reached its time limit and is over: only grade runs started before it count.",
+                            "zh": "模拟面试 {id} 已到时限并结束：只计算时限前开始的评分。"},
+    "mock_saved": {"en": "Scorecard saved: {txt} and {json}", "zh": "成绩单已保存：{txt} 和 {json}"},
+    "mock_abandoned": {"en": "Closed mock {id} without a score (its folder was gone). Start another: `pt-quiz mock`.",
+                       "zh": "已关闭模拟面试 {id}，不计分（其文件夹已不存在）。开始新的一场：`pt-quiz mock`。"},
+    "mock_locked": {"en": "locked until the mock ends: `pt-quiz mock finish` (or wait for its time limit).",
+                    "zh": "模拟面试结束前已锁定：`pt-quiz mock finish`（或等到时限结束）。"},
+    "mock_not_in": {"en": "exercise {n} is not part of the running mock; its exercises: {numbers}.",
+                    "zh": "第 {n} 题不在当前模拟面试中；本场题目：{numbers}。"},
+    "mock_which": {"en": "name the exercise: `pt-quiz hint N` (the mock's exercises: {numbers}).",
+                   "zh": "请指定题号：`pt-quiz hint N`（本场题目：{numbers}）。"},
+    "mock_recreated": {"en": "{path} was missing (deleted?): it now holds a fresh starting stub.",
+                       "zh": "{path} 不存在（被删除了？）：现已写入新的初始代码。"},
+    "mock_hint_cost": {"en": "(mock: {level} hint level(s) used on exercise {n}: −{pct} % of its points)",
+                       "zh": "（模拟面试：第 {n} 题已用 {level} 级提示：扣该题分数的 {pct} %）"},
+    "mock_grade_limit": {"en": "exercise(s) {numbers} used all {maxg} grade runs of this mock: not graded again.",
+                         "zh": "第 {numbers} 题已用完本场的 {maxg} 次评分：不再评分。"},
+    "mock_time_left": {"en": "Mock {id}: {left} left. Grade runs: {runs}.", "zh": "模拟面试 {id}：剩余 {left}。评分次数：{runs}。"},
+    "mock_no_watch": {"en": "`pt-quiz watch` is not available during a mock (as in a real screen, you run the checks yourself): "
+                            "use `pt-quiz grade`. The mock ends with `pt-quiz mock finish` or at its time limit.",
+                      "zh": "模拟面试期间不能使用 `pt-quiz watch`（就像真实面试，需自己运行检查）：请用 `pt-quiz grade`。"
+                            "模拟面试在 `pt-quiz mock finish` 或时限到达时结束。"},
+    "mock_history_head": {"en": "Mock interviews, oldest first:", "zh": "模拟面试记录，最早的在前："},
+    "mock_history_none": {"en": "No mock interviews yet. Start one: `pt-quiz mock`.", "zh": "还没有模拟面试记录。开始一场：`pt-quiz mock`。"},
+    "mock_hist_status": {"en": {"active": "running", "finished": "finished (no scorecard)", "unreadable": "unreadable"},
+                         "zh": {"active": "进行中", "finished": "已结束（无成绩单）", "unreadable": "无法读取"}},
+    "card_head": {"en": "Mock interview {id}: scorecard", "zh": "模拟面试 {id}：成绩单"},
+    "card_when": {"en": "Started {when}, {minutes} minutes; {ended} after {took}.", "zh": "开始于 {when}，时限 {minutes} 分钟；{took} 后{ended}。"},
+    "card_ended": {"en": {"deadline": "ended at the time limit", "finish": "finished early"},
+                   "zh": {"deadline": "到时结束", "finish": "提前结束"}},
+    "card_row": {"en": "score {score}/{max} (best grade {best} − hints {hcost} − extra grade runs {gcost}) · first full marks {first} · "
+                       "grade runs {runs} · hints {hints}",
+                 "zh": "得分 {score}/{max}（最好评分 {best} − 提示 {hcost} − 额外评分 {gcost}）· 首次满分 {first} · 评分 {runs} 次 · 提示 {hints}"},
+    "card_late": {"en": "({n} grade run(s) after the time limit not counted)", "zh": "（时限后的 {n} 次评分不计）"},
+    "card_ungraded": {"en": "(the file changed after its last grade run that counted: those edits are not scored)",
+                      "zh": "（该文件在最后一次计分的评分之后又被修改：这些修改不计分）"},
+    "card_result": {"en": "Result: {score}/{max} = {pct} % — {verdict} ({need} % needed)",
+                    "zh": "结果：{score}/{max} = {pct} % — {verdict}（需 {need} %）"},
+    "card_pass": {"en": "pass", "zh": "通过"},
+    "card_nopass": {"en": "no pass", "zh": "未通过"},
+    "card_followups": {"en": "Follow-up questions on what you attempted (answer them aloud, as in an interview):",
+                       "zh": "针对你做过的题目的追问（像面试一样大声回答）："},
+    "card_no_followups": {"en": "(no follow-up questions for this exercise yet)", "zh": "（本题暂无追问）"},
 }
 
 
