@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ptquiz.catalog import Catalog, CatalogError, text
+from ptquiz.events import grade_fields
 from ptquiz.i18n import LANGS, detect_lang, t
 from ptquiz.safeio import DATA_DIR, KitFileError, backup, data_dir_is_a_file, not_a_regular_file, write_file
 from ptquiz.state import State
@@ -69,6 +70,14 @@ class Ctx:
             self.state.save()
         except KitFileError as e:
             self.warn(t("not_saved", self.lang, why=text(e.msg, self.lang)))
+
+    def log_event(self, kind: str, exercise: int | None = None, **fields) -> None:
+        """Append to .pt-quiz/events.jsonl (stats, review queue); a folder that cannot be written is a warning."""
+        from ptquiz import events
+        try:
+            events.record(self.catalog.root, kind, exercise, **fields)
+        except (KitFileError, OSError) as e:
+            self.warn(t("event_not_saved", self.lang, why=text(e.msg, self.lang) if isinstance(e, KitFileError) else e))
 
     def usable(self, path: Path) -> None:
         """Stop with what to do when `path` cannot hold an answer (a folder, a pipe, ...)."""
@@ -231,6 +240,7 @@ def hint(c: Ctx, number):
     except KitFileError as e:
         level = min(st.hint_level(number) + 1, len(ex.hints))
         c.warn(t("not_saved", lang, why=text(e.msg, lang)))
+    c.log_event("hint", number, level=level)
     click.secho(t("hint", lang, level=level, total=len(ex.hints), n=number), bold=True)
     click.echo(text(ex.hints[level - 1], lang))
     if level == len(ex.hints):
@@ -301,6 +311,7 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
     if target is None:
         for e in result.exercises:
             c.state.record(e.number, e.score, e.max_score)
+            c.log_event("grade", e.number, **grade_fields(e, "exercise"))
         c.save_state()
     changes = c.changed_files(snap, mine)
     if as_json:
@@ -423,6 +434,7 @@ def solution(c: Ctx, number, yes):
         if not click.confirm(t("confirm_solution", lang, n=number), default=False):
             sys.exit(1)
     click.echo(ex.solution_path.read_text(encoding="utf-8"))
+    c.log_event("solution", number)
 
 
 @main.command()

@@ -30,6 +30,9 @@ T = {
                         "{path} is now a regular file.",
                  "zh": "{path} 原本是指向 {target} 的链接：pt-quiz 从不通过链接写入，因此 {target} 未被改动；{path} 现在是普通文件。"},
     "not_saved": {"en": "your progress was not recorded: {why}", "zh": "进度未能保存：{why}"},
+    "event_not_saved": {"en": "this was not added to your practice history (.pt-quiz/events.jsonl; `pt-quiz stats`, "
+                              "`pt-quiz review`): {why}",
+                        "zh": "本次操作未能记入练习记录（.pt-quiz/events.jsonl；`pt-quiz stats`、`pt-quiz review`）：{why}"},
     "no_snapshot_taken": {"en": "no snapshot of your files was taken before grading: {why}",
                           "zh": "评分前未能为你的文件建立快照：{why}"},
     "changed_during": {"en": "while grading, these files of yours were changed or deleted (by the code being graded, unless "
