@@ -453,6 +453,135 @@ def watch(c: Ctx, number, interval, once):
 
 
 # ---------------------------------------------------------------------------
+# practice history: review queue (ptquiz/review.py) and stats (ptquiz/stats.py)
+
+def _history(c: Ctx) -> list[dict]:
+    from ptquiz import events
+    root = c.catalog.root
+    data = root / DATA_DIR
+    if data.exists() and not data.is_dir():
+        c.fail(data_dir_is_a_file(data))
+    warned = getattr(c, "_history_warned", False)  # a corrupt line is reported once per command
+    c._history_warned = True
+    return events.read(root, warn=None if warned else c.warn)
+
+
+def _day(ts: float) -> str:
+    import time
+    return time.strftime("%Y-%m-%d", time.localtime(ts))
+
+
+def _review_items(c: Ctx):
+    from ptquiz import review
+    return {n: i for n, i in review.schedule(_history(c)).items() if n in c.catalog.exercises}
+
+
+def _queue_lines(c: Ctx, items, now) -> None:
+    lang = c.lang
+    click.echo(t("review_cols", lang))
+    for i in items:
+        ex = c.catalog.get(i.exercise)
+        interval = t("review_days", lang, n=i.sm2.interval)
+        click.echo(f"  {i.exercise:>2}  {_day(i.due):<10}  {interval:<8}  {i.sm2.ef:<4.2f}  {_day(i.last):<14}  "
+                   f"{_fit(text(ex.title, lang), 40)}".rstrip())
+
+
+@main.group(invoke_without_command=True)
+@click.option("--list", "list_", is_flag=True, help="Show the whole queue (every practised exercise); change nothing.")
+@click.pass_context
+def review(ctx, list_):
+    """Spaced repetition (SM-2): show what is due and open the most overdue exercise as a fresh stub in
+    .pt-quiz/review/ (your exercises/ file is never touched). Then `pt-quiz review grade`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ptquiz import review as rv
+    from ptquiz.stubs import pristine_stub
+
+    c, now = ctx.obj, rv.clock()
+    lang, root = c.lang, c.catalog.root
+    items = _review_items(c)
+    if not items:
+        click.echo(t("review_empty", lang))
+        return
+    if list_:
+        click.echo(t("review_queue_head", lang))
+        _queue_lines(c, rv.queue(items, now, due_only=False), now)
+        return
+    due, pick = rv.queue(items, now), rv.open_session(items)
+    if due:
+        click.echo(t("review_head", lang))
+        _queue_lines(c, due, now)
+        click.echo("")
+    if pick is None and not due:
+        nxt = rv.queue(items, now, due_only=False)[0]
+        days = max(1, -int(nxt.overdue_days(now) // 1))
+        click.echo(t("review_none_due", lang, n=nxt.exercise, date=_day(nxt.due), days=days))
+        return
+    ex = c.exercise((pick or due[0]).exercise)
+    path = rv.scratch_path(root, ex)
+    c.usable(path)
+    if pick is not None and path.is_file():
+        click.echo(t("review_continue", lang, n=ex.number, tries=pick.open_tries, path=c.rel(path)))
+        return
+    stub = pristine_stub(ex)
+    if stub is None:
+        die(t("no_stub", lang, n=ex.number, name=ex.name))
+    try:
+        write_file(path, stub, root)
+    except KitFileError as e:
+        c.fail(e)
+    click.secho(f"\n{ex.number:02d} · {text(ex.title, lang)}", bold=True)
+    click.echo(text(ex.prompt, lang).strip() + "\n")
+    if pick is not None:
+        click.echo(t("review_recreated", lang, path=c.rel(path)))
+        click.echo(t("review_continue", lang, n=ex.number, tries=pick.open_tries, path=c.rel(path)))
+    else:
+        c.log_event("review", ex.number, action="open", t=now)
+        click.echo(t("review_open", lang, n=ex.number, path=c.rel(path)))
+
+
+@review.command("grade")
+@pass_ctx
+def review_grade(c: Ctx):
+    """Grade the open review (.pt-quiz/review/NN_slug.py); full marks schedule the next one. Your score is
+    not changed."""
+    from ptquiz import review as rv
+    from ptquiz.report import render_text
+    from ptquiz.runner import GradingError
+    from ptquiz.runner import grade as run_grade
+
+    lang, cat = c.lang, c.catalog
+    pick = rv.open_session(_review_items(c))
+    if pick is None:
+        die(t("review_nothing_open", lang), code=1)
+    ex = c.exercise(pick.exercise)
+    path = rv.scratch_path(cat.root, ex)
+    if not path.is_file():
+        die(t("review_missing", lang, path=c.rel(path)), code=1)
+    mine = {e.exercise_path: e.number for e in cat}
+    snap = c.snapshot(mine, f"pt-quiz review grade ({ex.number})")
+    try:
+        result = run_grade([ex], target=rv.review_dir(cat.root), cwd=cat.root)
+    except GradingError as e:
+        c.print_changes(c.changed_files(snap, mine))
+        die(str(e), code=3)
+    click.echo(render_text(result, lang, color=sys.stdout.isatty()))
+    c.print_changes(c.changed_files(snap, mine))
+    e, now = result.exercises[0], rv.clock()
+    passed = e.status == "passed"
+    c.log_event("grade", ex.number, **grade_fields(e, "review"), t=now)
+    c.log_event("review", ex.number, action="grade", score=e.score, max=e.max_score, passed=passed, t=now)
+    if not passed:
+        click.echo(t("review_not_yet", lang, path=c.rel(path), n=ex.number))
+        sys.exit(1)
+    item = _review_items(c).get(ex.number)
+    if item is not None and item.history:
+        click.echo(t("review_passed", lang, q=item.history[-1].q, n=ex.number, date=_day(item.due),
+                     days=item.sm2.interval, ef=f"{item.sm2.ef:.2f}"))
+
+
+
+# ---------------------------------------------------------------------------
 # instructor commands
 
 @main.command()

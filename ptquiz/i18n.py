@@ -74,6 +74,37 @@ T = {
     "watching": {"en": "Watching {path} — grading on every save. Ctrl-C to stop.",
                  "zh": "正在监视 {path}，每次保存都会重新评分。按 Ctrl-C 退出。"},
     "all_passed": {"en": "All checks passed. Next: `pt-quiz start {n}`", "zh": "全部通过！下一题：`pt-quiz start {n}`"},
+    # review queue (ptquiz/review.py)
+    "review_empty": {"en": "Nothing to review yet: the queue holds the exercises you have graded (`pt-quiz grade N`).",
+                     "zh": "还没有可复习的题目：复习队列包含你评过分的题目（`pt-quiz grade N`）。"},
+    "review_none_due": {"en": "Nothing due for review. Next: exercise {n} on {date} (in {days} day(s)). "
+                              "The whole queue: `pt-quiz review --list`.",
+                        "zh": "目前没有到期的复习。下一题：第 {n} 题，{date}（{days} 天后）。完整队列：`pt-quiz review --list`。"},
+    "review_head": {"en": "Due for review (most overdue first):", "zh": "到期的复习（逾期最久的在前）："},
+    "review_queue_head": {"en": "Review queue (SM-2), soonest first:", "zh": "复习队列（SM-2），最近到期的在前："},
+    "review_cols": {"en": "  ex  due         interval  ease  last practised  title",
+                    "zh": "  题号 到期日      间隔      难度系数 上次练习     标题"},
+    "review_days": {"en": "{n} d", "zh": "{n} 天"},
+    "review_open": {"en": "Review of exercise {n}: a fresh starting stub is in {path} (your own exercises/ file is not "
+                          "touched, and this review does not change your score). Solve it from memory, then "
+                          "`pt-quiz review grade`.",
+                    "zh": "复习第 {n} 题：全新的初始代码已写入 {path}（你在 exercises/ 中的文件不会被改动，复习也不影响你的成绩）。"
+                          "凭记忆完成后运行 `pt-quiz review grade`。"},
+    "review_continue": {"en": "Review of exercise {n} is open ({tries} grading(s) so far): keep editing {path}, then "
+                              "`pt-quiz review grade`.",
+                        "zh": "第 {n} 题的复习尚未完成（已评分 {tries} 次）：继续编辑 {path}，然后运行 `pt-quiz review grade`。"},
+    "review_recreated": {"en": "{path} was deleted: wrote a fresh starting stub there.",
+                         "zh": "{path} 已被删除：已在原处重新写入初始代码。"},
+    "review_missing": {"en": "{path} was deleted. Run `pt-quiz review` to write a fresh stub there.",
+                       "zh": "{path} 已被删除。运行 `pt-quiz review` 重新写入初始代码。"},
+    "review_nothing_open": {"en": "No review is open. Run `pt-quiz review` first.",
+                            "zh": "当前没有进行中的复习。请先运行 `pt-quiz review`。"},
+    "review_passed": {"en": "Review passed (quality {q}/5). Next review of exercise {n}: {date}, in {days} day(s); "
+                            "ease {ef}.",
+                      "zh": "复习通过（质量 {q}/5）。第 {n} 题下次复习：{date}，{days} 天后；难度系数 {ef}。"},
+    "review_not_yet": {"en": "Not full marks yet: fix {path} and run `pt-quiz review grade` again "
+                             "(stuck: `pt-quiz hint {n}`).",
+                       "zh": "尚未满分：修改 {path} 后再次运行 `pt-quiz review grade`（卡住了：`pt-quiz hint {n}`）。"},
     "status": {"en": {"passed": "passed", "partial": "partial", "failed": "failed", "todo": "to do", "error": "error",
                       "missing": "missing", "new": "—"},
                "zh": {"passed": "已通过", "partial": "部分通过", "failed": "未通过", "todo": "未完成", "error": "出错",
