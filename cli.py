@@ -580,6 +580,35 @@ def review_grade(c: Ctx):
                      days=item.sm2.interval, ef=f"{item.sm2.ef:.2f}"))
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@pass_ctx
+def stats(c: Ctx, as_json):
+    """Your practice per topic and per check category, weakest topics first (from .pt-quiz/events.jsonl)."""
+    from ptquiz.stats import TIME_METHOD, compute
+
+    lang = c.lang
+    doc = compute(_history(c), c.catalog)
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
+        return
+    if not doc["exercises"]:
+        click.echo(t("stats_empty", lang))
+        return
+    click.echo(t("stats_totals", lang, **doc["totals"]))
+    for head, key, width in (("stats_topics", "topics", 28), ("stats_categories", "categories", 12)):
+        click.echo("\n" + t(head, lang))
+        click.echo(t("stats_cols", lang, name=_fit("", width)))
+        for g in doc[key]:
+            click.echo(f"  {_fit(g['name'], width)}  {g['practised']:>4}  {g['passed']:>6}  {g['first_try']:>7}  "
+                       f"{g['hints']:>5}  {g['solutions']:>9}  {g['failed_in']:>8}  {g['minutes']:>5}")
+    failing = [g for g in doc["categories"] if g["failed_in"]]
+    if failing:
+        click.echo("")
+        for g in failing:
+            click.echo("  " + t("stats_failed_in", lang, cat=g["name"], n=g["failed_in"]))
+    click.echo("\n" + t("stats_time", lang, method=TIME_METHOD))
+
 
 # ---------------------------------------------------------------------------
 # instructor commands

@@ -105,6 +105,20 @@ T = {
     "review_not_yet": {"en": "Not full marks yet: fix {path} and run `pt-quiz review grade` again "
                              "(stuck: `pt-quiz hint {n}`).",
                        "zh": "尚未满分：修改 {path} 后再次运行 `pt-quiz review grade`（卡住了：`pt-quiz hint {n}`）。"},
+    # stats (ptquiz/stats.py)
+    "stats_empty": {"en": "No practice recorded yet: `pt-quiz grade`, `hint` and `solution` add to "
+                          ".pt-quiz/events.jsonl.",
+                    "zh": "还没有练习记录：`pt-quiz grade`、`hint` 和 `solution` 会写入 .pt-quiz/events.jsonl。"},
+    "stats_totals": {"en": "{practised} exercise(s) practised, {passed} passed ({first_try} at the first grading), "
+                           "{hints} hint(s), {solutions} solution(s) viewed, {minutes} min.",
+                     "zh": "练习 {practised} 题，通过 {passed} 题（{first_try} 题首次评分即通过），提示 {hints} 次，"
+                           "查看答案 {solutions} 题，用时 {minutes} 分钟。"},
+    "stats_topics": {"en": "Topics, weakest first:", "zh": "知识点（最薄弱的在前）："},
+    "stats_categories": {"en": "Check categories:", "zh": "检查类别："},
+    "stats_cols": {"en": "  {name}  done  passed  1st-try  hints  solutions  mistakes  min",
+                   "zh": "  {name}  练习  通过  首次通过  提示  看答案  出错题数  分钟"},
+    "stats_failed_in": {"en": "{cat} checks failed in {n} exercise(s)", "zh": "{cat} 类检查在 {n} 道题中失败过"},
+    "stats_time": {"en": "Time: {method}.", "zh": "用时：相邻事件间隔小于 30 分钟的部分之和（开始到第一次评分或提示之前的时间不计）。"},
     "status": {"en": {"passed": "passed", "partial": "partial", "failed": "failed", "todo": "to do", "error": "error",
                       "missing": "missing", "new": "—"},
                "zh": {"passed": "已通过", "partial": "部分通过", "failed": "未通过", "todo": "未完成", "error": "出错",

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 import cli
@@ -63,3 +64,72 @@ def test_an_unwritable_history_is_a_warning_not_a_stop(pack):
     r = run("hint")
     assert r.exit_code == 0 and "Hint 1/3" in r.output
     assert "practice history" in r.output
+
+
+T0 = 1_800_000_000.0
+
+
+def ev(t, kind, n=1, **fields):
+    return {"v": 1, "t": T0 + t, "kind": kind, "exercise": n, **fields}
+
+
+LOG = [ev(0, "hint", level=1),
+       ev(60, "grade", score=5, max=11, failed={"device": 2, "shape": 1}, mode="exercise"),
+       ev(600, "grade", score=11, max=11, failed={}, mode="exercise"),
+       ev(10000, "grade", 2, score=11, max=11, failed={}, mode="exercise"),
+       ev(13600, "solution", 2),  # an hour later: a break, not time spent
+       ev(20000, "grade", 2, score=9, max=11, failed={"device": 1}, mode="review"),
+       ev(30000, "grade", 3, score=0, max=11, failed={"correctness": 4}, mode="exercise")]  # not in the catalog
+CORRUPT = ["{garbage", "[1, 2]", '{"kind": "nope", "t": 1}', ""]
+
+
+def write_log(root, lines):
+    (root / ".pt-quiz").mkdir(exist_ok=True)
+    (root / ".pt-quiz" / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_stats_on_a_hand_written_log_with_corrupt_lines(pack):
+    write_log(pack, [json.dumps(e) for e in LOG[:3]] + CORRUPT + [json.dumps(e) for e in LOG[3:]])
+    r = CliRunner().invoke(cli.main, ["stats", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)  # the warning goes to stderr: stdout stays one JSON document
+    assert "skipped 3 unreadable line(s)" in r.output
+    assert doc["totals"] == {"name": "all", "exercises": [1, 2, 3], "practised": 3, "passed": 2, "first_try": 1,
+                             "hints": 1, "solutions": 1, "failed_in": 3, "failed_checks": 8, "minutes": 10.0,
+                             "mean_quality": pytest.approx(8 / 3, abs=0.01)}
+    topics = {g["name"]: g for g in doc["topics"]}
+    assert set(topics) == {"nn.Module", "nn.Linear", "parameter registration"}
+    assert topics["nn.Module"] == {"name": "nn.Module", "exercises": [1, 2], "practised": 2, "passed": 2,
+                                   "first_try": 1, "hints": 1, "solutions": 1, "failed_in": 2, "failed_checks": 4,
+                                   "minutes": 10.0, "mean_quality": 4.0}  # qualities 3 (hint, 2 gradings) and 5
+    cats = [(g["name"], g["failed_in"], g["failed_checks"]) for g in doc["categories"]]
+    assert cats == [("device", 2, 3), ("shape", 1, 1), ("correctness", 0, 0), ("gradient", 0, 0)]
+    per = {e["exercise"]: e for e in doc["exercises"]}
+    assert per[1]["seconds"] == 600 and per[2]["seconds"] == 0 and per[2]["solution"] and per[2]["first_try"]
+    assert "30 min" in doc["time_method"]
+
+    r = run("stats")
+    assert r.exit_code == 0
+    assert "3 exercise(s) practised, 2 passed (1 at the first grading), 1 hint(s), 1 solution(s) viewed, 10.0 min" \
+        in r.output
+    assert "device checks failed in 2 exercise(s)" in r.output and "shape checks failed in 1 exercise(s)" in r.output
+    assert r.output.index("Topics, weakest first") < r.output.index("nn.Module")
+    assert "分钟" in run("--lang", "zh", "stats").output
+
+
+def test_stats_with_no_history_and_an_unreadable_one(pack):
+    assert "No practice recorded yet" in run("stats").output
+    write_log(pack, CORRUPT)
+    r = run("stats")
+    assert r.exit_code == 0 and "No practice recorded yet" in r.output and "skipped 3" in r.output
+
+
+def test_stats_and_review_do_not_import_torch(pack):
+    write_log(pack, [json.dumps(e) for e in LOG])
+    code = ("import sys, cli\n"
+            "for argv in (['stats'], ['stats', '--json'], ['review', '--list'], ['review']):\n"
+            "    try:\n        cli.main(argv)\n    except SystemExit as e:\n        assert not e.code, (argv, e.code)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=pack, env={**os.environ, "PYTHONPATH": str(KIT)},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
