@@ -84,7 +84,7 @@ CORRUPT = ["{garbage", "[1, 2]", '{"kind": "nope", "t": 1}', ""]
 
 
 def write_log(root, lines):
-    (root / ".pt-quiz").mkdir(exist_ok=True)
+    (root / ".pt-quiz").mkdir(parents=True, exist_ok=True)
     (root / ".pt-quiz" / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -133,3 +133,23 @@ def test_stats_and_review_do_not_import_torch(pack):
     r = subprocess.run([sys.executable, "-c", code], cwd=pack, env={**os.environ, "PYTHONPATH": str(KIT)},
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_gradebook_columns_from_a_students_events(pack, tmp_path):
+    import csv
+    import io
+
+    from ptquiz.catalog import Catalog
+    from ptquiz.gradebook import Row, practice, to_csv
+    exs = list(Catalog(pack, []))
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    bob.mkdir()
+    write_log(alice, [json.dumps(e) for e in LOG + [ev(40000, "hint", 1, level=2), ev(40001, "solution", 1),
+                                                    ev(40002, "solution", 1)]] + CORRUPT)
+    assert practice(alice, exs) == (2, 2)  # hints of 01; solutions of 01 and 02 (01's twice counts once)
+    assert practice(alice, exs[:1]) == (2, 1)  # only the graded exercises count
+    assert practice(bob, exs) == (None, None)  # no events file
+    rows = [Row("alice", alice, hints=2, solutions=2), Row("bob", bob)]
+    got = {r["student"]: r for r in csv.DictReader(io.StringIO(to_csv(exs, rows)))}
+    assert (got["alice"]["hints"], got["alice"]["solutions_viewed"]) == ("2", "2")
+    assert (got["bob"]["hints"], got["bob"]["solutions_viewed"]) == ("", "")
