@@ -476,7 +476,7 @@ def _review_items(c: Ctx):
     return {n: i for n, i in review.schedule(_history(c)).items() if n in c.catalog.exercises}
 
 
-def _queue_lines(c: Ctx, items, now) -> None:
+def _queue_lines(c: Ctx, items) -> None:
     lang = c.lang
     click.echo(t("review_cols", lang))
     for i in items:
@@ -495,7 +495,7 @@ def review(ctx, list_):
     if ctx.invoked_subcommand is not None:
         return
     from ptquiz import review as rv
-    from ptquiz.stubs import pristine_stub
+    from ptquiz.stubs import pristine_stub, todo_functions
 
     c, now = ctx.obj, rv.clock()
     lang, root = c.lang, c.catalog.root
@@ -505,12 +505,12 @@ def review(ctx, list_):
         return
     if list_:
         click.echo(t("review_queue_head", lang))
-        _queue_lines(c, rv.queue(items, now, due_only=False), now)
+        _queue_lines(c, rv.queue(items, now, due_only=False))
         return
     due, pick = rv.queue(items, now), rv.open_session(items)
     if due:
         click.echo(t("review_head", lang))
-        _queue_lines(c, due, now)
+        _queue_lines(c, due)
         click.echo("")
     if pick is None and not due:
         nxt = rv.queue(items, now, due_only=False)[0]
@@ -532,6 +532,8 @@ def review(ctx, list_):
         c.fail(e)
     click.secho(f"\n{ex.number:02d} · {text(ex.title, lang)}", bold=True)
     click.echo(text(ex.prompt, lang).strip() + "\n")
+    if todo_functions(stub):
+        click.echo(f"{t('implement', lang)}: " + ", ".join(todo_functions(stub)))
     if pick is not None:
         click.echo(t("review_recreated", lang, path=c.rel(path)))
         click.echo(t("review_continue", lang, n=ex.number, tries=pick.open_tries, path=c.rel(path)))

@@ -73,14 +73,14 @@ class SM2:
 # ---------------------------------------------------------------------------
 # quality of one repetition
 
-def _passed(ev: dict) -> bool:
+def full_marks(ev: dict) -> bool:
     return isinstance(ev.get("max"), int) and ev["max"] > 0 and ev.get("score") == ev["max"]
 
 
 def quality(grades: list[dict], hints: int = 0, solution: bool = False) -> int:
     """SM-2 quality (0-5) of one repetition: its grade events in order, hints shown, solution viewed before
     passing. See the module's docstring for the mapping."""
-    first = next((i for i, g in enumerate(grades) if _passed(g)), None)
+    first = next((i for i, g in enumerate(grades) if full_marks(g)), None)
     if first is None:
         best = max((g.get("score", 0) / g["max"] for g in grades
                     if isinstance(g.get("max"), int) and g["max"] > 0 and isinstance(g.get("score"), (int, float))),
@@ -128,7 +128,7 @@ class Item:
         return (now - self.due) / DAY
 
 
-def _grade_mode(ev: dict) -> str:
+def grade_mode(ev: dict) -> str:
     return ev.get("mode") or "exercise"
 
 
@@ -158,7 +158,7 @@ def _repetitions(exs: list[dict]):
     cur = None
     for ev in exs:
         if ev["kind"] != "review":
-            if cur is not None and ev["kind"] == "grade" and _grade_mode(ev) == "review":
+            if cur is not None and ev["kind"] == "grade" and grade_mode(ev) == "review":
                 cur[2].append(ev)
             continue
         action = ev.get("action")
@@ -178,17 +178,17 @@ def _repetitions(exs: list[dict]):
     for ev in exs:
         if in_session(ev["t"]) and ev["kind"] in ("hint", "solution"):
             continue
-        if ev["kind"] == "grade" and _grade_mode(ev) == "exercise":
+        if ev["kind"] == "grade" and grade_mode(ev) == "exercise":
             first.append(ev)
             end = ev["t"]
-            if _passed(ev):
+            if full_marks(ev):
                 break
         elif ev["kind"] == "hint":
             hints += 1
         elif ev["kind"] == "solution":
             solution, end = True, ev["t"]
     if end is not None:
-        passed = bool(first) and _passed(first[-1])
+        passed = bool(first) and full_marks(first[-1])
         tries = len(first) if passed else 0
         reps.append(Repetition(end, quality(first, hints, solution), "first", tries, hints, solution))
     open_since = open_tries = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .catalog import CATEGORIES, CatalogError
-from .review import _grade_mode, _passed, schedule
+from .review import full_marks, grade_mode, schedule
 
 GAP = 30 * 60  # seconds: a longer pause between two events is not counted as time spent
 TIME_METHOD = "sum of the gaps shorter than 30 min between consecutive events of the exercise"
@@ -55,9 +55,9 @@ def exercise_stats(evs: list[dict]) -> dict[int, ExerciseStats]:
             for cat, k in (ev.get("failed") or {}).items():
                 if isinstance(k, int) and k > 0:
                     s.failed[cat] = s.failed.get(cat, 0) + k
-            if _grade_mode(ev) == "exercise":
+            if grade_mode(ev) == "exercise":
                 s.grades += 1
-                if _passed(ev):
+                if full_marks(ev):
                     s.first_try = s.first_try or (s.grades == 1 and not s.passed)
                     s.passed = True
         elif kind == "hint":
