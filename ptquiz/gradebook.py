@@ -153,7 +153,7 @@ def practice(sub: Path, exercises: list[Exercise]) -> tuple[int | None, int | No
     if not log_path(sub).is_file():
         return None, None
     numbers = {ex.number for ex in exercises}
-    evs = [e for e in read(sub) if e.get("exercise") in numbers]
+    evs = [e for e in read(sub) if type(e.get("exercise")) is int and e["exercise"] in numbers]
     return (sum(1 for e in evs if e["kind"] == "hint"),
             len({e["exercise"] for e in evs if e["kind"] == "solution"}))
 

@@ -73,8 +73,14 @@ class SM2:
 # ---------------------------------------------------------------------------
 # quality of one repetition
 
+def failed_checks(ev: dict) -> dict:
+    """A grade event's {category: failed checks}, without entries that are not counts (a hand-edited log)."""
+    failed = ev.get("failed")
+    return {c: k for c, k in failed.items() if type(k) is int and k > 0} if isinstance(failed, dict) else {}
+
+
 def full_marks(ev: dict) -> bool:
-    return isinstance(ev.get("max"), int) and ev["max"] > 0 and ev.get("score") == ev["max"]
+    return type(ev.get("max")) is int and ev["max"] > 0 and ev.get("score") == ev["max"]
 
 
 def quality(grades: list[dict], hints: int = 0, solution: bool = False) -> int:
@@ -82,15 +88,15 @@ def quality(grades: list[dict], hints: int = 0, solution: bool = False) -> int:
     passing. See the module's docstring for the mapping."""
     first = next((i for i, g in enumerate(grades) if full_marks(g)), None)
     if first is None:
-        best = max((g.get("score", 0) / g["max"] for g in grades
-                    if isinstance(g.get("max"), int) and g["max"] > 0 and isinstance(g.get("score"), (int, float))),
+        best = max((g["score"] / g["max"] for g in grades
+                    if type(g.get("max")) is int and g["max"] > 0 and type(g.get("score")) in (int, float)),
                    default=0.0)
         q = 2 if best >= 0.5 else 1 if best > 0 else 0
         return min(q, 1) if solution else q
     if solution:
         return 2
     tries = first + 1
-    categories = {c for g in grades[:tries] for c, k in (g.get("failed") or {}).items() if k}
+    categories = {c for g in grades[:tries] for c in failed_checks(g)}
     if tries == 1 and hints == 0:
         return 5
     if tries <= 3 and hints == 0 and len(categories) <= 1:

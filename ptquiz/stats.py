@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .catalog import CATEGORIES, CatalogError
-from .review import full_marks, grade_mode, schedule
+from .review import failed_checks, full_marks, grade_mode, schedule
 
 GAP = 30 * 60  # seconds: a longer pause between two events is not counted as time spent
 TIME_METHOD = "sum of the gaps shorter than 30 min between consecutive events of the exercise"
@@ -52,9 +52,8 @@ def exercise_stats(evs: list[dict]) -> dict[int, ExerciseStats]:
         last_t[n] = ev["t"]
         kind = ev["kind"]
         if kind == "grade":
-            for cat, k in (ev.get("failed") or {}).items():
-                if isinstance(k, int) and k > 0:
-                    s.failed[cat] = s.failed.get(cat, 0) + k
+            for cat, k in failed_checks(ev).items():
+                s.failed[cat] = s.failed.get(cat, 0) + k
             if grade_mode(ev) == "exercise":
                 s.grades += 1
                 if full_marks(ev):

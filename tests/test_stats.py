@@ -153,3 +153,19 @@ def test_gradebook_columns_from_a_students_events(pack, tmp_path):
     got = {r["student"]: r for r in csv.DictReader(io.StringIO(to_csv(exs, rows)))}
     assert (got["alice"]["hints"], got["alice"]["solutions_viewed"]) == ("2", "2")
     assert (got["bob"]["hints"], got["bob"]["solutions_viewed"]) == ("", "")
+
+
+def test_odd_field_types_in_the_log_never_crash(pack, tmp_path):
+    from ptquiz.catalog import Catalog
+    from ptquiz.gradebook import practice
+    odd = [ev(0, "grade", score="x", max=11, failed=[1, 2], mode="exercise"),
+           ev(1, "grade", score=11, max="11", failed={"device": "many", "shape": 1}),
+           ev(2, "hint", [1], level=None), ev(3, "solution", "2"), ev(4, "review", action="grade", passed="yes"),
+           ev(5, "review", None, action="open"), ev(6, "grade", score=11, max=11, failed=None, mode=["?"])]
+    write_log(pack, [json.dumps(e) for e in odd])
+    r = run("stats", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["exercises"][0]["failed"] == {"shape": 1}
+    for argv in (["stats"], ["review"], ["review", "--list"]):
+        assert run(*argv).exit_code == 0, argv
+    assert practice(pack, list(Catalog(pack, []))) == (0, 0)
