@@ -478,12 +478,16 @@ def _review_items(c: Ctx):
 
 def _queue_lines(c: Ctx, items) -> None:
     lang = c.lang
-    click.echo(t("review_cols", lang))
+    ex_, due, interval, ease, last, title = t("review_cols", lang)
+    widths = (4, 10, 8, 4, 14)
+
+    def row(cells):
+        return "  " + "  ".join(_fit(str(v), w) for v, w in zip(cells, widths)) + "  " + cells[-1]
+    click.echo(row([ex_, due, interval, ease, last, title]).rstrip())
     for i in items:
         ex = c.catalog.get(i.exercise)
-        interval = t("review_days", lang, n=i.sm2.interval)
-        click.echo(f"  {i.exercise:>2}  {_day(i.due):<10}  {interval:<8}  {i.sm2.ef:<4.2f}  {_day(i.last):<14}  "
-                   f"{_fit(text(ex.title, lang), 40)}".rstrip())
+        click.echo(row([f"{i.exercise:>4}", _day(i.due), t("review_days", lang, n=i.sm2.interval), f"{i.sm2.ef:.2f}",
+                        _day(i.last), text(ex.title, lang)]).rstrip())
 
 
 @main.group(invoke_without_command=True)

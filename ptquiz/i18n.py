@@ -82,8 +82,8 @@ T = {
                         "zh": "目前没有到期的复习。下一题：第 {n} 题，{date}（{days} 天后）。完整队列：`pt-quiz review --list`。"},
     "review_head": {"en": "Due for review (most overdue first):", "zh": "到期的复习（逾期最久的在前）："},
     "review_queue_head": {"en": "Review queue (SM-2), soonest first:", "zh": "复习队列（SM-2），最近到期的在前："},
-    "review_cols": {"en": "  ex  due         interval  ease  last practised  title",
-                    "zh": "  题号 到期日      间隔      难度系数 上次练习     标题"},
+    "review_cols": {"en": ["ex", "due", "interval", "ease", "last practised", "title"],
+                    "zh": ["题号", "到期日", "间隔", "难度", "上次练习", "标题"]},
     "review_days": {"en": "{n} d", "zh": "{n} 天"},
     "review_open": {"en": "Review of exercise {n}: a fresh starting stub is in {path} (your own exercises/ file is not "
                           "touched, and this review does not change your score). Solve it from memory, then "
