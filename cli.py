@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ptquiz.catalog import Catalog, CatalogError, text
+from ptquiz.events import grade_fields
 from ptquiz.i18n import LANGS, detect_lang, t
 from ptquiz.safeio import DATA_DIR, KitFileError, backup, data_dir_is_a_file, not_a_regular_file, write_file
 from ptquiz.state import State
@@ -69,6 +70,14 @@ class Ctx:
             self.state.save()
         except KitFileError as e:
             self.warn(t("not_saved", self.lang, why=text(e.msg, self.lang)))
+
+    def log_event(self, kind: str, exercise: int | None = None, **fields) -> None:
+        """Append to .pt-quiz/events.jsonl (stats, review queue); a folder that cannot be written is a warning."""
+        from ptquiz import events
+        try:
+            events.record(self.catalog.root, kind, exercise, **fields)
+        except (KitFileError, OSError) as e:
+            self.warn(t("event_not_saved", self.lang, why=text(e.msg, self.lang) if isinstance(e, KitFileError) else e))
 
     def usable(self, path: Path) -> None:
         """Stop with what to do when `path` cannot hold an answer (a folder, a pipe, ...)."""
@@ -237,6 +246,7 @@ def hint(c: Ctx, number):
     except KitFileError as e:
         level = min(st.hint_level(number) + 1, len(ex.hints))
         c.warn(t("not_saved", lang, why=text(e.msg, lang)))
+    c.log_event("hint", number, level=level)
     click.secho(t("hint", lang, level=level, total=len(ex.hints), n=number), bold=True)
     click.echo(text(ex.hints[level - 1], lang))
     if level == len(ex.hints):
@@ -310,6 +320,7 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
     if target is None:
         for e in result.exercises:
             c.state.record(e.number, e.score, e.max_score)
+            c.log_event("grade", e.number, **grade_fields(e, "exercise"))
         c.save_state()
     changes = c.changed_files(snap, mine)
     if as_json:
@@ -435,6 +446,7 @@ def solution(c: Ctx, number, yes):
         if not click.confirm(t("confirm_solution", lang, n=number), default=False):
             sys.exit(1)
     click.echo(ex.solution_path.read_text(encoding="utf-8"))
+    c.log_event("solution", number)
 
 
 @main.command()
@@ -568,6 +580,9 @@ def _mock_grade(c: Ctx, s, numbers, as_json) -> None:
         mock.record_grades(s, started, shas, result.exercises)
     except KitFileError as e:
         c.warn(t("not_saved", lang, why=text(e.msg, lang)))
+    from ptquiz.events import grade_fields
+    for e in result.exercises:
+        c.log_event("grade", e.number, **grade_fields(e, "mock"), session=s.id)
     left = s.data["deadline"] - max(s.data["clock"], mock.now())
     runs = {n: len(s.entry(n)["grades"]) for n in ok}
     if as_json:
@@ -717,6 +732,170 @@ def mock_history(c: Ctx):
             result = status[h["status"]]
         when = mock.when_str(h["started"]) if h["started"] else "?"
         click.echo(f"  {h['id']}  {when}  [{_nums(h['exercises'])}]  {result}")
+
+
+# ---------------------------------------------------------------------------
+# practice history: review queue (ptquiz/review.py) and stats (ptquiz/stats.py)
+
+def _history(c: Ctx) -> list[dict]:
+    from ptquiz import events
+    root = c.catalog.root
+    data = root / DATA_DIR
+    if data.exists() and not data.is_dir():
+        c.fail(data_dir_is_a_file(data))
+    warned = getattr(c, "_history_warned", False)  # a corrupt line is reported once per command
+    c._history_warned = True
+    return events.read(root, warn=None if warned else c.warn)
+
+
+def _day(ts: float) -> str:
+    import time
+    return time.strftime("%Y-%m-%d", time.localtime(ts))
+
+
+def _review_items(c: Ctx):
+    from ptquiz import review
+    return {n: i for n, i in review.schedule(_history(c)).items() if n in c.catalog.exercises}
+
+
+def _queue_lines(c: Ctx, items) -> None:
+    lang = c.lang
+    ex_, due, interval, ease, last, title = t("review_cols", lang)
+    widths = (4, 10, 8, 4, 14)
+
+    def row(cells):
+        return "  " + "  ".join(_fit(str(v), w) for v, w in zip(cells, widths)) + "  " + cells[-1]
+    click.echo(row([ex_, due, interval, ease, last, title]).rstrip())
+    for i in items:
+        ex = c.catalog.get(i.exercise)
+        click.echo(row([f"{i.exercise:>4}", _day(i.due), t("review_days", lang, n=i.sm2.interval), f"{i.sm2.ef:.2f}",
+                        _day(i.last), text(ex.title, lang)]).rstrip())
+
+
+@main.group(invoke_without_command=True)
+@click.option("--list", "list_", is_flag=True, help="Show the whole queue (every practised exercise); change nothing.")
+@click.pass_context
+def review(ctx, list_):
+    """Spaced repetition (SM-2): show what is due and open the most overdue exercise as a fresh stub in
+    .pt-quiz/review/ (your exercises/ file is never touched). Then `pt-quiz review grade`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ptquiz import review as rv
+    from ptquiz.stubs import pristine_stub, todo_functions
+
+    c, now = ctx.obj, rv.clock()
+    lang, root = c.lang, c.catalog.root
+    items = _review_items(c)
+    if not items:
+        click.echo(t("review_empty", lang))
+        return
+    if list_:
+        click.echo(t("review_queue_head", lang))
+        _queue_lines(c, rv.queue(items, now, due_only=False))
+        return
+    due, pick = rv.queue(items, now), rv.open_session(items)
+    if due:
+        click.echo(t("review_head", lang))
+        _queue_lines(c, due)
+        click.echo("")
+    if pick is None and not due:
+        nxt = rv.queue(items, now, due_only=False)[0]
+        days = max(1, -int(nxt.overdue_days(now) // 1))
+        click.echo(t("review_none_due", lang, n=nxt.exercise, date=_day(nxt.due), days=days))
+        return
+    ex = c.exercise((pick or due[0]).exercise)
+    path = rv.scratch_path(root, ex)
+    c.usable(path)
+    if pick is not None and path.is_file():
+        click.echo(t("review_continue", lang, n=ex.number, tries=pick.open_tries, path=c.rel(path)))
+        return
+    stub = pristine_stub(ex)
+    if stub is None:
+        die(t("no_stub", lang, n=ex.number, name=ex.name))
+    try:
+        write_file(path, stub, root)
+    except KitFileError as e:
+        c.fail(e)
+    click.secho(f"\n{ex.number:02d} · {text(ex.title, lang)}", bold=True)
+    click.echo(text(ex.prompt, lang).strip() + "\n")
+    if todo_functions(stub):
+        click.echo(f"{t('implement', lang)}: " + ", ".join(todo_functions(stub)))
+    if pick is not None:
+        click.echo(t("review_recreated", lang, path=c.rel(path)))
+        click.echo(t("review_continue", lang, n=ex.number, tries=pick.open_tries, path=c.rel(path)))
+    else:
+        c.log_event("review", ex.number, action="open", t=now)
+        click.echo(t("review_open", lang, n=ex.number, path=c.rel(path)))
+
+
+@review.command("grade")
+@pass_ctx
+def review_grade(c: Ctx):
+    """Grade the open review (.pt-quiz/review/NN_slug.py); full marks schedule the next one. Your score is
+    not changed."""
+    from ptquiz import review as rv
+    from ptquiz.report import render_text
+    from ptquiz.runner import GradingError
+    from ptquiz.runner import grade as run_grade
+
+    lang, cat = c.lang, c.catalog
+    pick = rv.open_session(_review_items(c))
+    if pick is None:
+        die(t("review_nothing_open", lang), code=1)
+    ex = c.exercise(pick.exercise)
+    path = rv.scratch_path(cat.root, ex)
+    if not path.is_file():
+        die(t("review_missing", lang, path=c.rel(path)), code=1)
+    mine = {e.exercise_path: e.number for e in cat}
+    snap = c.snapshot(mine, f"pt-quiz review grade ({ex.number})")
+    try:
+        result = run_grade([ex], target=rv.review_dir(cat.root), cwd=cat.root)
+    except GradingError as e:
+        c.print_changes(c.changed_files(snap, mine))
+        die(str(e), code=3)
+    click.echo(render_text(result, lang, color=sys.stdout.isatty()))
+    c.print_changes(c.changed_files(snap, mine))
+    e, now = result.exercises[0], rv.clock()
+    passed = e.status == "passed"
+    c.log_event("grade", ex.number, **grade_fields(e, "review"), t=now)
+    c.log_event("review", ex.number, action="grade", score=e.score, max=e.max_score, passed=passed, t=now)
+    if not passed:
+        click.echo(t("review_not_yet", lang, path=c.rel(path), n=ex.number))
+        sys.exit(1)
+    item = _review_items(c).get(ex.number)
+    if item is not None and item.history:
+        click.echo(t("review_passed", lang, q=item.history[-1].q, n=ex.number, date=_day(item.due),
+                     days=item.sm2.interval, ef=f"{item.sm2.ef:.2f}"))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@pass_ctx
+def stats(c: Ctx, as_json):
+    """Your practice per topic and per check category, weakest topics first (from .pt-quiz/events.jsonl)."""
+    from ptquiz.stats import TIME_METHOD, compute
+
+    lang = c.lang
+    doc = compute(_history(c), c.catalog)
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
+        return
+    if not doc["exercises"]:
+        click.echo(t("stats_empty", lang))
+        return
+    click.echo(t("stats_totals", lang, **doc["totals"]))
+    for head, key, width in (("stats_topics", "topics", 28), ("stats_categories", "categories", 12)):
+        click.echo("\n" + t(head, lang))
+        click.echo(t("stats_cols", lang, name=_fit("", width)))
+        for g in doc[key]:
+            click.echo(f"  {_fit(g['name'], width)}  {g['practised']:>4}  {g['passed']:>6}  {g['first_try']:>7}  "
+                       f"{g['hints']:>5}  {g['solutions']:>9}  {g['failed_in']:>8}  {g['minutes']:>5}")
+    failing = [g for g in doc["categories"] if g["failed_in"]]
+    if failing:
+        click.echo("")
+        for g in failing:
+            click.echo("  " + t("stats_failed_in", lang, cat=g["name"], n=g["failed_in"]))
+    click.echo("\n" + t("stats_time", lang, method=TIME_METHOD))
 
 
 # ---------------------------------------------------------------------------

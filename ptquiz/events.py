@@ -43,6 +43,15 @@ def record(root: Path, kind: str, exercise: int | None = None, **fields) -> dict
     return event
 
 
+def grade_fields(result, mode: str) -> dict:
+    """A grade event's fields for one runner.ExerciseResult: score, max, failed {category: failed checks}, mode."""
+    failed: dict = {}
+    for ch in result.checks:
+        if not ch.passed:
+            failed[ch.category] = failed.get(ch.category, 0) + 1
+    return {"score": result.score, "max": result.max_score, "failed": failed, "mode": mode}
+
+
 def read(root: Path, warn=None) -> list[dict]:
     """Every readable event, oldest first. Unreadable lines are skipped (reported once through `warn`)."""
     path = log_path(root)

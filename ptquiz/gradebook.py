@@ -46,6 +46,8 @@ class Row:
     errors: list = field(default_factory=list)
     seconds: float = 0.0
     flags: list = field(default_factory=list)  # integrity findings (scores withheld, kit restored, ...)
+    hints: int | None = None      # from the student's .pt-quiz/events.jsonl (None: no such file)
+    solutions: int | None = None  # exercises whose reference solution the student viewed
 
 
 ENGINE = Path(__file__).resolve().parent
@@ -142,6 +144,20 @@ def _tamper_text(sub: Path, trusted: dict) -> str:
     return "yes (" + "; ".join(parts) + ")"
 
 
+def practice(sub: Path, exercises: list[Exercise]) -> tuple[int | None, int | None]:
+    """(hints shown, exercises whose solution was viewed) for the graded exercises, from the student's
+    ``.pt-quiz/events.jsonl`` (as the student's own copy recorded it: informative, not proof); (None, None)
+    when the submission has no such file."""
+    from .events import log_path, read
+
+    if not log_path(sub).is_file():
+        return None, None
+    numbers = {ex.number for ex in exercises}
+    evs = [e for e in read(sub) if type(e.get("exercise")) is int and e["exercise"] in numbers]
+    return (sum(1 for e in evs if e["kind"] == "hint"),
+            len({e["exercise"] for e in evs if e["kind"] == "solution"}))
+
+
 def grade_one(exercises: list[Exercise], sub: Path, name: str, root: Path, trusted: dict,
               check_timeout: float, deadline: float, snap: dict | None = None) -> Row:
     from .runner import run_pytest, score
@@ -154,6 +170,10 @@ def grade_one(exercises: list[Exercise], sub: Path, name: str, root: Path, trust
         row.max_total = sum(ex.max_score() for ex in exercises)
     except Exception as e:  # noqa: BLE001
         row.errors.append(f"grader: {e}")
+    try:
+        row.hints, row.solutions = practice(sub, exercises)
+    except OSError as e:
+        row.errors.append(f"events: {e}")
     try:
         row.tamper = _tamper_text(sub, trusted)
     except Exception as e:  # noqa: BLE001 - unreadable files: say so, keep grading
@@ -250,8 +270,10 @@ def run_gradebook(exercises: list[Exercise], subs: list[Path], root: Path, *, jo
 def to_csv(exercises: list[Exercise], rows: list[Row]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", *[ex.name for ex in exercises], "total", "max", "tamper", "flags", "errors"])
+    w.writerow(["student", *[ex.name for ex in exercises], "total", "max", "hints", "solutions_viewed", "tamper",
+                "flags", "errors"])
     for r in rows:
         w.writerow([r.student, *["" if r.scores.get(ex.name) is None else r.scores[ex.name] for ex in exercises],
-                    r.total, r.max_total, r.tamper, " | ".join(r.flags), " | ".join(r.errors)])
+                    r.total, r.max_total, "" if r.hints is None else r.hints,
+                    "" if r.solutions is None else r.solutions, r.tamper, " | ".join(r.flags), " | ".join(r.errors)])
     return buf.getvalue()

@@ -30,6 +30,9 @@ T = {
                         "{path} is now a regular file.",
                  "zh": "{path} 原本是指向 {target} 的链接：pt-quiz 从不通过链接写入，因此 {target} 未被改动；{path} 现在是普通文件。"},
     "not_saved": {"en": "your progress was not recorded: {why}", "zh": "进度未能保存：{why}"},
+    "event_not_saved": {"en": "this was not added to your practice history (.pt-quiz/events.jsonl; `pt-quiz stats`, "
+                              "`pt-quiz review`): {why}",
+                        "zh": "本次操作未能记入练习记录（.pt-quiz/events.jsonl；`pt-quiz stats`、`pt-quiz review`）：{why}"},
     "no_snapshot_taken": {"en": "no snapshot of your files was taken before grading: {why}",
                           "zh": "评分前未能为你的文件建立快照：{why}"},
     "changed_during": {"en": "while grading, these files of yours were changed or deleted (by the code being graded, unless "
@@ -71,6 +74,51 @@ T = {
     "watching": {"en": "Watching {path} — grading on every save. Ctrl-C to stop.",
                  "zh": "正在监视 {path}，每次保存都会重新评分。按 Ctrl-C 退出。"},
     "all_passed": {"en": "All checks passed. Next: `pt-quiz start {n}`", "zh": "全部通过！下一题：`pt-quiz start {n}`"},
+    # review queue (ptquiz/review.py)
+    "review_empty": {"en": "Nothing to review yet: the queue holds the exercises you have graded (`pt-quiz grade N`).",
+                     "zh": "还没有可复习的题目：复习队列包含你评过分的题目（`pt-quiz grade N`）。"},
+    "review_none_due": {"en": "Nothing due for review. Next: exercise {n} on {date} (in {days} day(s)). "
+                              "The whole queue: `pt-quiz review --list`.",
+                        "zh": "目前没有到期的复习。下一题：第 {n} 题，{date}（{days} 天后）。完整队列：`pt-quiz review --list`。"},
+    "review_head": {"en": "Due for review (most overdue first):", "zh": "到期的复习（逾期最久的在前）："},
+    "review_queue_head": {"en": "Review queue (SM-2), soonest first:", "zh": "复习队列（SM-2），最近到期的在前："},
+    "review_cols": {"en": ["ex", "due", "interval", "ease", "last practised", "title"],
+                    "zh": ["题号", "到期日", "间隔", "难度", "上次练习", "标题"]},
+    "review_days": {"en": "{n} d", "zh": "{n} 天"},
+    "review_open": {"en": "Review of exercise {n}: a fresh starting stub is in {path} (your own exercises/ file is not "
+                          "touched, and this review does not change your score). Solve it from memory, then "
+                          "`pt-quiz review grade`.",
+                    "zh": "复习第 {n} 题：全新的初始代码已写入 {path}（你在 exercises/ 中的文件不会被改动，复习也不影响你的成绩）。"
+                          "凭记忆完成后运行 `pt-quiz review grade`。"},
+    "review_continue": {"en": "Review of exercise {n} is open ({tries} grading(s) so far): keep editing {path}, then "
+                              "`pt-quiz review grade`.",
+                        "zh": "第 {n} 题的复习尚未完成（已评分 {tries} 次）：继续编辑 {path}，然后运行 `pt-quiz review grade`。"},
+    "review_recreated": {"en": "{path} was deleted: wrote a fresh starting stub there.",
+                         "zh": "{path} 已被删除：已在原处重新写入初始代码。"},
+    "review_missing": {"en": "{path} was deleted. Run `pt-quiz review` to write a fresh stub there.",
+                       "zh": "{path} 已被删除。运行 `pt-quiz review` 重新写入初始代码。"},
+    "review_nothing_open": {"en": "No review is open. Run `pt-quiz review` first.",
+                            "zh": "当前没有进行中的复习。请先运行 `pt-quiz review`。"},
+    "review_passed": {"en": "Review passed (quality {q}/5). Next review of exercise {n}: {date}, in {days} day(s); "
+                            "ease {ef}.",
+                      "zh": "复习通过（质量 {q}/5）。第 {n} 题下次复习：{date}，{days} 天后；难度系数 {ef}。"},
+    "review_not_yet": {"en": "Not full marks yet: fix {path} and run `pt-quiz review grade` again "
+                             "(stuck: `pt-quiz hint {n}`).",
+                       "zh": "尚未满分：修改 {path} 后再次运行 `pt-quiz review grade`（卡住了：`pt-quiz hint {n}`）。"},
+    # stats (ptquiz/stats.py)
+    "stats_empty": {"en": "No practice recorded yet: `pt-quiz grade`, `hint` and `solution` add to "
+                          ".pt-quiz/events.jsonl.",
+                    "zh": "还没有练习记录：`pt-quiz grade`、`hint` 和 `solution` 会写入 .pt-quiz/events.jsonl。"},
+    "stats_totals": {"en": "{practised} exercise(s) practised, {passed} passed ({first_try} at the first grading), "
+                           "{hints} hint(s), {solutions} solution(s) viewed, {minutes} min.",
+                     "zh": "练习 {practised} 题，通过 {passed} 题（{first_try} 题首次评分即通过），提示 {hints} 次，"
+                           "查看答案 {solutions} 题，用时 {minutes} 分钟。"},
+    "stats_topics": {"en": "Topics, weakest first:", "zh": "知识点（最薄弱的在前）："},
+    "stats_categories": {"en": "Check categories:", "zh": "检查类别："},
+    "stats_cols": {"en": "  {name}  done  passed  1st-try  hints  solutions  mistakes  min",
+                   "zh": "  {name}  练习  通过  首次通过  提示  看答案  出错题数  分钟"},
+    "stats_failed_in": {"en": "{cat} checks failed in {n} exercise(s)", "zh": "{cat} 类检查在 {n} 道题中失败过"},
+    "stats_time": {"en": "Time: {method}.", "zh": "用时：相邻事件间隔小于 30 分钟的部分之和（开始到第一次评分或提示之前的时间不计）。"},
     "status": {"en": {"passed": "passed", "partial": "partial", "failed": "failed", "todo": "to do", "error": "error",
                       "missing": "missing", "new": "—"},
                "zh": {"passed": "已通过", "partial": "部分通过", "failed": "未通过", "todo": "未完成", "error": "出错",

@@ -21,6 +21,7 @@ import click
 
 from .catalog import Exercise
 from .i18n import t
+from .events import grade_fields
 from .runner import GradeResult, check_timeout_default, child_env, pytest_args, read_records, score
 from .workdir import learner_dirs, reroot, scratch_dir
 
@@ -129,6 +130,7 @@ def watch(ex: Exercise, c, interval: float = 0.5, once: bool = False) -> None:
                 e = result.exercises[0]
                 c.state.record(e.number, e.score, e.max_score)
                 c.save_state()
+                c.log_event("grade", e.number, **grade_fields(e, "exercise"), via="watch")
                 if once:
                     return
                 if e.status == "passed":

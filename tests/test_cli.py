@@ -202,6 +202,8 @@ def test_watch_grades_through_the_warm_path(pack):
     run("start", "1")
     r = run("watch", "--once")
     assert r.exit_code == 0 and f"{MAX01}/{MAX01}" in r.output
+    from ptquiz import events
+    assert [(e["kind"], e["score"], e["via"]) for e in events.read(pack)] == [("grade", MAX01, "watch")]
 
 
 def test_a_bare_except_cannot_swallow_the_time_limit(pack, monkeypatch):

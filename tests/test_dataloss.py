@@ -193,7 +193,9 @@ def test_concurrent_commands_keep_every_change(tmp_path):
     assert sorted(o[0].split("\n")[0] for o in outs[15:19]) == ["Hint 1/3 for exercise 1", "Hint 2/3 for exercise 1",
                                                                   "Hint 3/3 for exercise 1", "Hint 3/3 for exercise 1"]
     assert data["scores"] == {str(n): [1, 2] for n in range(1, 6)}
-    assert sorted(p.name for p in (root / ".pt-quiz").iterdir()) == ["state.json", "state.lock"]  # no temp left
+    assert sorted(p.name for p in (root / ".pt-quiz").iterdir()) == ["events.jsonl", "state.json", "state.lock"]  # no temp
+    lines = (root / ".pt-quiz" / "events.jsonl").read_text().splitlines()  # one whole line per hint, none interleaved
+    assert sorted(json.loads(line)["level"] for line in lines) == [1, 2, 3, 3]
 
 
 def test_a_negative_hint_level_counts_as_none_seen(proj):

@@ -364,7 +364,9 @@ def test_gradebook(pack, tmp_path):
     import csv
     rows = {r["student"]: r for r in csv.DictReader(out.open())}
     assert list(rows) == ["alice", "bob", "carol"]
-    assert set(rows["alice"]) == {"student", "01_custom_module", "total", "max", "tamper", "flags", "errors"}
+    assert set(rows["alice"]) == {"student", "01_custom_module", "total", "max", "hints", "solutions_viewed", "tamper",
+                                  "flags", "errors"}
+    assert rows["bob"]["hints"] == rows["bob"]["solutions_viewed"] == ""  # no .pt-quiz/events.jsonl
     assert rows["alice"]["01_custom_module"] == rows["alice"]["max"] == rows["alice"]["total"] != "0"
     assert rows["alice"]["tamper"].startswith("yes") and "conftest.py" in rows["alice"]["tamper"]
     assert rows["bob"]["total"] == "0" and rows["bob"]["errors"] and rows["bob"]["tamper"] == ""
