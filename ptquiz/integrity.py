@@ -22,6 +22,7 @@ Imports no torch at module level (the engine imports this module for :func:`scan
 from __future__ import annotations
 
 import ast
+import re
 import hashlib
 import hmac
 import sys
@@ -105,6 +106,7 @@ DENY_MODULE_ATTRS = {
 DENY_NAMES = {"exec": "running code built at run time", "eval": "running code built at run time",
               "compile": "building code at run time", "__import__": "the import system", "globals": "the module's namespace",
               "vars": "an object's namespace", "breakpoint": "the debugger", "__builtins__": "the built-ins"}
+PRIVATE_CLASS = re.compile(r"^_[A-Z][a-z][A-Za-z0-9]*$")  # _BatchNorm, _ConvNd; not _C
 WRITE_OK = {("torch", "backends"), ("os", "environ")}  # writes a correct answer may make (cudnn flags, env vars)
 
 
@@ -148,7 +150,9 @@ class _Scan(ast.NodeVisitor):
                 if full == name or full.startswith(name + "."):
                     self.hit(node, f"import {full}", why)
                     return
-            if any(p.startswith("_") for p in full.split(".")[1:]):
+            # a private module (torch._C, torch._dynamo, ...) is off limits; a private *class* from a public
+            # module is a well-known idiom (isinstance(m, _BatchNorm) in mmcv/mmdet, _ConvNd, _LRScheduler)
+            if any(p.startswith("_") and not PRIVATE_CLASS.match(p) for p in full.split(".")[1:]):
                 self.hit(node, f"import {full}", "torch's private internals")
 
     def visit_Import(self, node):

@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 import cli
-from conftest import KIT
+from conftest import KIT, MAX01
 from ptquiz import gradelib, runner  # noqa: F401  (gradelib: imported before any guard takes its baseline)
 from ptquiz.catalog import Catalog
 from ptquiz.integrity import Guard, scan_source, seal
@@ -196,7 +196,7 @@ def test_a_forged_or_removed_record_flags_the_result(tmp_path):
     key = os.urandom(32)
     genuine = _passing(ex)
     ok = runner.score([ex], runner.read_records(_record_file(tmp_path, key, genuine), key), target)[0]
-    assert ok.status == "passed" and ok.score == 10 and not ok.flags
+    assert ok.status == "passed" and ok.score == MAX01 and not ok.flags
 
     forged = [{"seq": len(genuine) + 1, **r} for r in genuine[1:4]]
     res = runner.score([ex], runner.read_records(_record_file(tmp_path, key, genuine[:1], forged), key), target)[0]
@@ -219,14 +219,14 @@ def test_a_flagged_result_says_so_in_text_and_json(tmp_path):
     target.mkdir()
     (target / f"{ex.name}.py").write_text("import gc\n" + SOL, encoding="utf-8")
     res = runner.score([ex], _passing(ex), target)[0]
-    assert res.status == "flagged" and res.score == 0 and res.withheld == 10
+    assert res.status == "flagged" and res.score == 0 and res.withheld == MAX01
     assert all(c.reported == "passed" and not c.passed and c.score == 0 for c in res.checks)
     result = runner.GradeResult([res])
     text = render_text(result, "en")
     assert "flagged: score withheld (its checks reported 10/10)" in text and "⚠" in text and "import gc" in text
     assert "已标记" in render_text(result, "zh")
     doc = result.to_json("en")["exercises"][0]
-    assert doc["status"] == "flagged" and doc["withheld"] == 10 and doc["flags"][0]["kind"] == "source"
+    assert doc["status"] == "flagged" and doc["withheld"] == MAX01 and doc["flags"][0]["kind"] == "source"
     assert doc["score"] == 0 and all(c["reported"] == "passed" for c in doc["checks"])
 
 
