@@ -317,8 +317,11 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
         die(str(e), code=3)
     explain_unusable(result.exercises, {ex.number: ex.learner_path(target_dir) for ex in exs})
     write_outputs(result, lang, {ex.number: ex for ex in exs}, **outputs)
+    first_full = []
     if target is None:
         for e in result.exercises:
+            if e.status == "passed" and not c.state.passed(e.number):
+                first_full.append(e.number)
             c.state.record(e.number, e.score, e.max_score)
             c.log_event("grade", e.number, **grade_fields(e, "exercise"))
         c.save_state()
@@ -332,9 +335,37 @@ def grade(c: Ctx, numbers, all_, as_json, target, workers, junit, gradescope, ex
         click.echo(render_text(result, lang, color=sys.stdout.isatty()))
         if tamper_line(tamper):
             click.secho(tamper_line(tamper), fg="yellow", bold=True)
+        for n in first_full:
+            click.secho(t("debrief_ready", lang, n=n), fg="green")
     c.print_changes(changes)  # on stderr: the JSON on stdout stays one document
     full = result.exercises and all(e.status == "passed" for e in result.exercises)
     sys.exit(0 if full else 1)
+
+
+@main.command()
+@click.argument("number", type=int, required=False)
+@click.option("--force", is_flag=True, help="Show it before full marks (this is recorded).")
+@click.option("--no-answers", is_flag=True,
+              help="Show the follow-up questions without their model answers (answer them aloud first).")
+@pass_ctx
+def debrief(c: Ctx, number, force, no_answers):
+    """After full marks on NUMBER: why it works, what the source answer got wrong, the classic mistakes with
+    what the grader says about each, other approaches, and the follow-up questions an interviewer asks."""
+    from ptquiz.debrief import render
+    from ptquiz.mock import is_running
+
+    number = _current(c, number)
+    ex, lang, st = c.exercise(number), c.lang, c.state
+    if _mock(c) is not None or is_running(c.catalog.root):
+        die(t("mock_locked", lang))
+    passed = st.passed(number)
+    if not passed and not force:
+        last = st.last_score(number)
+        die(t("debrief_locked", lang, n=number, last=f"{last[0]}/{last[1]}" if last else t("debrief_never", lang)), 1)
+    if not passed:
+        click.secho(t("debrief_forced", lang, n=number), fg="yellow")
+    click.echo(render(ex, lang, answers=not no_answers))
+    c.log_event("debrief", number, forced=not passed)
 
 
 @main.command()
@@ -580,7 +611,6 @@ def _mock_grade(c: Ctx, s, numbers, as_json) -> None:
         mock.record_grades(s, started, shas, result.exercises)
     except KitFileError as e:
         c.warn(t("not_saved", lang, why=text(e.msg, lang)))
-    from ptquiz.events import grade_fields
     for e in result.exercises:
         c.log_event("grade", e.number, **grade_fields(e, "mock"), session=s.id)
     left = s.data["deadline"] - max(s.data["clock"], mock.now())

@@ -47,9 +47,23 @@ def _docstring(src: str) -> tuple[str, int]:
 
 
 def _code_lines(src: str) -> list[str]:
-    """The code without its module docstring and the kit's solution markers, trailing spaces dropped."""
-    _, end = _docstring(src)
-    return [ln.rstrip() for ln in src.splitlines()[end:] if not _MARKER.match(ln)]
+    """The code a reader compares: without docstrings (module, class, function), comment-only lines, blank
+    lines and the kit's solution markers; trailing spaces dropped."""
+    lines = src.splitlines()
+    skip: set[int] = set()
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        tree = None
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+                        and isinstance(first.value.value, str):
+                    skip.update(range(first.lineno - 1, first.end_lineno))
+    return [ln.rstrip() for i, ln in enumerate(lines)
+            if i not in skip and ln.strip() and not ln.strip().startswith("#") and not _MARKER.match(ln)]
 
 
 def describe_fixture(src: str) -> str:
@@ -134,24 +148,42 @@ def load(ex: Exercise) -> dict | None:
         return None
 
 
-def _comparable(doc: dict | None):
-    if not doc:
-        return None
-    return json.loads(_normalise(json.dumps({k: doc.get(k) for k in ("mistakes", "approaches")}, sort_keys=True)))
+def stale(ex: Exercise, fresh: dict, wrong: dict | None = None) -> str | None:
+    """Why the committed debrief file no longer says what the graders say (None when it does).
 
-
-def stale(ex: Exercise, fresh: dict) -> str | None:
-    """Why the committed debrief file no longer says what the graders say (None when it does)."""
+    Judged on what a learner reads: the fixtures listed, their description and lines, and for each mistake
+    that the check quoted still fails on it with the same message (numbers and temporary paths aside). A
+    fixture that now also fails another check, or scores differently, is not stale: the quote is still true.
+    """
     have = load(ex)
     if have is None:
         return f"{debrief_path(ex).name} is missing or unreadable"
-    if _comparable(have) == _comparable(fresh):
-        return None
-    old = {m["fixture"]: m for m in have.get("mistakes", []) + have.get("approaches", [])}
-    new = {m["fixture"]: m for m in fresh["mistakes"] + fresh["approaches"]}
-    changed = sorted(set(old) ^ set(new)) + sorted(k for k in set(old) & set(new)
-                                                  if _comparable({"mistakes": [old[k]]}) != _comparable({"mistakes": [new[k]]}))
-    return f"{debrief_path(ex).name} is out of date for {', '.join(changed) or 'its fixtures'}"
+    results = {p.name: r for p, r in (wrong or {}).items()}
+    bad = []
+    for kind in ("mistakes", "approaches"):
+        old = {m.get("fixture"): m for m in have.get(kind, []) if isinstance(m, dict)}
+        new = {m["fixture"]: m for m in fresh[kind]}
+        bad += sorted(set(old) ^ set(new))
+        for name in sorted(set(old) & set(new)):
+            o, n = old[name], new[name]
+            if o.get("what") != n.get("what") or o.get("lines") != n.get("lines"):
+                bad.append(name)
+            elif kind == "mistakes" and not _still_said(o, results.get(name), n):
+                bad.append(name)
+    return f"{debrief_path(ex).name} is out of date for {', '.join(bad)}" if bad else None
+
+
+def _still_said(old: dict, result, new: dict) -> bool:
+    """The message quoted in `old` is still what its check says about the fixture."""
+    checks = {c.name: c for c in result.checks if not c.passed} if result is not None else {}
+    check = checks.get(old.get("check"))
+    if check is None:
+        return result is None and old.get("check") == new.get("check") and \
+            _normalise(json.dumps(old.get("message"), sort_keys=True)) == _normalise(json.dumps(new.get("message"), sort_keys=True))
+    msg = {k: _clean(v)[:MAX_MESSAGE] for k, v in (check.message or {"en": "failed", "zh": "未通过"}).items()
+           if k in ("en", "zh") and v}
+    return _normalise(json.dumps(old.get("message"), sort_keys=True, ensure_ascii=False)) == \
+        _normalise(json.dumps(msg, sort_keys=True, ensure_ascii=False))
 
 
 def save(ex: Exercise, doc: dict) -> Path:

@@ -19,6 +19,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from . import debrief
 from .catalog import KIT_ROOT, Exercise, text
 from .stubs import pristine_stub, solution_lines
 
@@ -185,11 +186,15 @@ def _copy_exercises(dest: Path, exercises: list[Exercise]):
         (dest / "graders" / "stubs" / f"{ex.name}.py").write_text(stub, encoding="utf-8")
         shutil.copy2(ex.meta_path, dest / "graders" / ex.meta_path.name)
         shutil.copy2(ex.grader_path, dest / "graders" / ex.grader_path.name)
+        doc = debrief.load(ex)
+        if doc is not None:  # the debrief's generated part, without code a full solution could be rebuilt from
+            (dest / "graders" / debrief.debrief_path(ex).name).write_text(
+                json.dumps(debrief.for_export(doc), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         if ex.pack not in packs:
             packs.append(ex.pack)
     # shared grader helpers (anything in graders/ that is not one exercise's files), e.g. README.md, _common.py
     names = {f"{ex.name}.toml" for ex in exercises} | {f"test_{ex.name}.py" for ex in exercises}
-    exercise_file = re.compile(r"^(test_)?\d{2,3}_[a-z0-9_]+\.(py|toml)$")
+    exercise_file = re.compile(r"^(test_)?\d{2,3}_[a-z0-9_]+\.(py|toml|debrief\.json)$")
     for pack in packs:
         for p in sorted((pack / "graders").iterdir()):
             if p.name in names or exercise_file.match(p.name) or _skip(p) or p.name == "stubs":

@@ -181,6 +181,17 @@ T = {
     "mock_saved": {"en": "Scorecard saved: {txt} and {json}", "zh": "成绩单已保存：{txt} 和 {json}"},
     "mock_abandoned": {"en": "Closed mock {id} without a score (its folder was gone). Start another: `pt-quiz mock`.",
                        "zh": "已关闭模拟面试 {id}，不计分（其文件夹已不存在）。开始新的一场：`pt-quiz mock`。"},
+    "debrief_ready": {"en": "Full marks on {n} for the first time. Read the debrief: `pt-quiz debrief {n}` (why it works, "
+                               "classic mistakes, follow-up questions).",
+                      "zh": "第 {n} 题首次满分。看看讲解：`pt-quiz debrief {n}`（原理、常见错误、追问）。"},
+    "debrief_locked": {"en": "the debrief of exercise {n} opens at full marks (last grade: {last}). Keep going: "
+                                "`pt-quiz hint {n}` for a nudge, `pt-quiz grade {n}` to check; or `pt-quiz debrief {n} --force` "
+                                "to read it now (recorded).",
+                       "zh": "第 {n} 题满分后才能查看讲解（上次评分：{last}）。继续加油：`pt-quiz hint {n}` 获取提示，"
+                             "`pt-quiz grade {n}` 评分；或用 `pt-quiz debrief {n} --force` 现在查看（会被记录）。"},
+    "debrief_never": {"en": "not graded yet", "zh": "尚未评分"},
+    "debrief_forced": {"en": "Shown before full marks on {n} (--force; recorded in your history).",
+                       "zh": "第 {n} 题尚未满分即查看讲解（--force；已记入历史）。"},
     "mock_locked": {"en": "locked until the mock ends: `pt-quiz mock finish` (or wait for its time limit).",
                     "zh": "模拟面试结束前已锁定：`pt-quiz mock finish`（或等到时限结束）。"},
     "mock_not_in": {"en": "exercise {n} is not part of the running mock; its exercises: {numbers}.",

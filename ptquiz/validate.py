@@ -380,7 +380,7 @@ def _debrief(ex: Exercise, results: dict, rep: Report, update: bool, say) -> Non
     if update:
         say(f"wrote {debrief.save(ex, fresh)}")
         return
-    why = debrief.stale(ex, fresh)
+    why = debrief.stale(ex, fresh, wrong)
     if why:
         rep.add(ex, f"the debrief's generated part says something the graders no longer say ({why})",
                 f"run `pt-quiz validate --update-debrief {ex.number}` and commit {debrief.debrief_path(ex).name}")
