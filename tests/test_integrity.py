@@ -223,7 +223,7 @@ def test_a_flagged_result_says_so_in_text_and_json(tmp_path):
     assert all(c.reported == "passed" and not c.passed and c.score == 0 for c in res.checks)
     result = runner.GradeResult([res])
     text = render_text(result, "en")
-    assert "flagged: score withheld (its checks reported 10/10)" in text and "⚠" in text and "import gc" in text
+    assert f"flagged: score withheld (its checks reported {MAX01}/{MAX01})" in text and "⚠" in text and "import gc" in text
     assert "已标记" in render_text(result, "zh")
     doc = result.to_json("en")["exercises"][0]
     assert doc["status"] == "flagged" and doc["withheld"] == MAX01 and doc["flags"][0]["kind"] == "source"
@@ -348,3 +348,19 @@ def test_an_exercise_stops_after_two_time_outs_and_the_others_are_still_graded(p
     assert any(m.startswith("Not run: 2 checks of this exercise already ran out of time") for m in msgs), msgs
     assert two["score"] == two["max_score"] and three["score"] == three["max_score"]
     assert time.monotonic() - t0 < 300
+
+
+def test_gradebook_an_endless_loop_in_one_exercise_costs_that_exercise_only(pack, tmp_path):
+    """Each exercise has its own budget in a gradebook too: a loop in 01 never zeroes the student's correct 02."""
+    import csv
+    student = tmp_path / "class" / "dana"
+    student.mkdir(parents=True)
+    (student / "01_custom_module.py").write_text(SOL.replace("return self.linear(x)", "while True:\n            pass"))
+    (student / "02_custom_module_2.py").write_text(SOL)
+    out = tmp_path / "grades.csv"
+    r = CliRunner().invoke(cli.main, ["gradebook", str(student), "-e", "1", "-e", "2", "--check-timeout", "3",
+                                      "-o", str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    row = next(csv.DictReader(out.open()))
+    assert row["02_custom_module_2"] == str(MAX01), row
+    assert row["01_custom_module"] != str(MAX01) and "timeout" in row["errors"] and "noresult" not in row["errors"], row
