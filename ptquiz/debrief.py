@@ -157,6 +157,8 @@ def stale(ex: Exercise, fresh: dict, wrong: dict | None = None) -> str | None:
     """
     have = load(ex)
     if have is None:
+        if not fresh["mistakes"] and not fresh["approaches"] and not debrief_path(ex).exists():
+            return None  # no fixtures yet: nothing to say
         return f"{debrief_path(ex).name} is missing or unreadable"
     results = {p.name: r for p, r in (wrong or {}).items()}
     bad = []
@@ -214,6 +216,7 @@ HEAD = {
     "answer": {"en": "Model answer", "zh": "参考回答"},
     "none_yet": {"en": "Not generated yet (instructors: `pt-quiz validate --update-debrief {n}`).",
                  "zh": "尚未生成（讲师请运行 `pt-quiz validate --update-debrief {n}`）。"},
+    "no_fixtures": {"en": "None recorded for this exercise yet.", "zh": "本题还没有收录。"},
     "no_text": {"en": "This exercise's metadata has no debrief text yet (format_version 1).",
                 "zh": "本题的元数据还没有讲解内容（format_version 1）。"},
     "grader_says": {"en": "grader", "zh": "评分器"},
@@ -237,7 +240,9 @@ def render(ex: Exercise, lang: str, doc: dict | None = None, answers: bool = Tru
         out += [text(ex.seed_analysis, lang).strip(), ""]
     section("mistakes")
     if doc is None:
-        out += [h("none_yet").format(n=ex.number), ""]
+        from .validate import alt_fixtures, wrong_fixtures
+        fixtures = wrong_fixtures(ex) or alt_fixtures(ex)
+        out += [h("none_yet").format(n=ex.number) if fixtures else h("no_fixtures"), ""]
     else:
         for i, m in enumerate(doc.get("mistakes", []), 1):
             out.append(f"{i}. {m.get('what') or m['fixture']}  [{h('score').format(s=m['score'][0], m=m['score'][1])}]")

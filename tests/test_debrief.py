@@ -164,10 +164,14 @@ def test_grade_points_to_the_debrief_once_then_it_shows_every_section(pack1):
     assert "常见错误" in zh
 
 
-def test_debrief_without_generated_file_or_v1_metadata_says_what_to_do(pack):
-    meta = pack / "graders" / "01_custom_module.toml"
+def test_debrief_without_generated_file_or_v1_metadata_says_what_to_do(pack1):
+    meta = pack1 / "graders" / "01_custom_module.toml"
     body = meta.read_text(encoding="utf-8")
     meta.write_text(body.replace("format_version = 2", "format_version = 1").split("[explanation]")[0], encoding="utf-8")
+    (pack1 / "graders" / "01_custom_module.debrief.json").unlink()
     r = run("debrief", "1", "--force")
     assert r.exit_code == 0, r.output
     assert "no debrief text yet" in r.output and "--update-debrief 1" in r.output
+    shutil.rmtree(pack1 / "tests")
+    r = run("debrief", "1", "--force")
+    assert "None recorded for this exercise yet" in r.output and "--update-debrief" not in r.output
