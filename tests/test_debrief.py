@@ -175,3 +175,15 @@ def test_debrief_without_generated_file_or_v1_metadata_says_what_to_do(pack1):
     shutil.rmtree(pack1 / "tests")
     r = run("debrief", "1", "--force")
     assert "None recorded for this exercise yet" in r.output and "--update-debrief" not in r.output
+
+
+def test_classroom_export_carries_the_debrief_without_reference_or_alternative_code(pack1, tmp_path):
+    dest = tmp_path / "assignment"
+    r = run("classroom", "export", str(dest), "-e", "1")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((dest / "graders" / "01_custom_module.debrief.json").read_text(encoding="utf-8"))
+    assert doc["mistakes"] and all(m["message"]["en"] for m in doc["mistakes"])
+    assert not [ln for m in doc["mistakes"] for ln in m["lines"] if ln.startswith("- ")]
+    assert doc["approaches"] and not [a for a in doc["approaches"] if "lines" in a]
+    assert "return self.linear(x)" not in json.dumps(doc)  # the reference's one line
+    assert not (dest / "tests").exists() and not (dest / "solutions").exists()
