@@ -516,6 +516,32 @@ def favour_eos(m, scores_fn, src, vocab, bos, eos, pad, q=0.1):
         lin.bias[eos] += torch.quantile((others - s[..., eos]).flatten(), q) + 1e-3
 
 
+def end_some_at_first_step(m, scores_fn, src, vocab, bos, eos, min_gap=1e-2):
+    """Raise the EOS bias of ``m``'s last ``nn.Linear(..., vocab)`` so that, given BOS alone, EOS is the argmax for
+    some samples (about half) and not for the others: a greedy decoder must then pad the finished ones while the
+    rest go on, whatever the random model does later. Returns the (B,) bool mask of the samples that end at step 0,
+    or None when no split with a margin of at least ``min_gap`` exists (no output layer, or scores that do not
+    depend on the source). ``scores_fn(src, tgt_in)``; call it after :func:`favour_eos` (which rules out PAD).
+    """
+    lin = _output_linear(m, vocab)
+    B = src.shape[0]
+    if lin is None or B < 2:
+        return None
+    with torch.no_grad():
+        s = scores_fn(src, torch.full((B, 1), bos, dtype=torch.long))[:, 0].float().cpu()
+        gap = torch.cat([s[:, :eos], s[:, eos + 1:]], dim=-1).amax(-1) - s[:, eos]   # > 0: EOS loses
+        if not bool(torch.isfinite(gap).all()):
+            return None
+        srt = gap.sort().values
+        ks = range(max(1, B // 4), max(2, B - B // 4))   # split after the k smallest gaps, k near B / 2
+        k = max(ks, key=lambda k: float(srt[k] - srt[k - 1]))
+        if float(srt[k] - srt[k - 1]) < min_gap:
+            return None
+        cut = float(srt[k - 1] + srt[k]) / 2
+        lin.bias[eos] += cut
+        return gap < cut
+
+
 def copy_task_batch(g, B, V, lo, hi, reverse, pad, eos, first=3):
     """(src (B, S), targets (B, S + 1)): random ids first..V-1 of lengths lo..hi, right-padded; the target is the
     source (reversed if ``reverse``) followed by EOS, then padding."""
