@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptquiz.gradelib import (BuiltinUsed, DeviceMismatchError, accelerator, as_int, assert_all_params_get_grad,
-                             assert_close, assert_learns, assert_on_device, assert_shape, check, expect, fail, forbid,
-                             seeded, to_cpu)
+                             assert_close, assert_learns, assert_on_device, assert_shape, assert_uniform, check, expect,
+                             fail, forbid, seeded, to_cpu)
 
 
 # ---------------------------------------------------------------------------
@@ -76,69 +76,6 @@ def _weight(m, i, o, bias=True):
                f"Linear({i}, {o}).bias 应是形状为 ({o},) 的 nn.Parameter；实际为 "
                f"{tuple(b.shape) if isinstance(b, torch.Tensor) else type(b).__name__}。")
     return w, b
-
-
-def _assert_uniform(t, bound, what, bound_text, fix):
-    """``t`` looks like independent draws from U(-bound, bound), with margins a correct init never misses.
-
-    For n draws of U(-b, b): P(max |x| < b (1 - e)) = (1 - e)^n <= exp(-e n), so e = 25 / n (odds e^-25); the
-    sample std has relative standard error ~0.447 / sqrt(n) and the mean b / sqrt(3 n): both get 7 standard
-    errors. A scaled (kaiming with another a), shifted, constant or normal init misses one of them.
-    ``fix``: (en, zh), how to initialise right; each failure names what it saw first.
-    (The same helper is in test_07_conv2d.py: a candidate for gradelib.)
-    """
-    def likely(en, zh):
-        return (f"{en} {fix[0]}", f"{zh}{fix[1]}")
-    t = t.detach().double().flatten()
-    n = t.numel()
-    expect(bool(torch.isfinite(t).all()), f"{what}: not every value is finite.", f"{what}：存在非有限值。",
-           likely=likely("torch.empty(...) never initialised.", "torch.empty(...) 没有初始化。"))
-    top, std, mean = t.abs().max().item(), t.std().item(), t.mean().item()
-    want = bound / math.sqrt(3)
-    expect(top <= bound * (1 + 1e-6),
-           f"{what}: max |value| = {top:.4g} exceeds the bound {bound_text} = {bound:.4g}.",
-           f"{what}：最大 |值| = {top:.4g}，超出了边界 {bound_text} = {bound:.4g}。",
-           likely=likely("torch.randn (std 1), torch.empty never initialised, xavier_uniform_, kaiming_uniform_ with "
-                         "the default a=0 (bound sqrt(6/fan_in)), or a bound from out_features.",
-                         "用了 torch.randn（标准差 1）、未初始化的 torch.empty、xavier_uniform_、默认 a=0 的 "
-                         "kaiming_uniform_（边界 sqrt(6/fan_in)），或按 out_features 计算边界。"))
-    if n >= 500:
-        expect(std > 1e-3 * want,
-               f"{what}: all {n} values are the same ({mean:.4g}): a constant, not U(-{bound:.4g}, {bound:.4g}).",
-               f"{what}：全部 {n} 个值都相同（{mean:.4g}）：这是常数，而不是 U(-{bound:.4g}, {bound:.4g})。",
-               likely=likely("zeros_ / constant_ / torch.zeros (a zero bias is a common habit, but not nn.Linear's "
-                             "init).", "用了 zeros_ / constant_ / torch.zeros（零偏置很常见，但不是 nn.Linear 的初始化）。"))
-    else:
-        expect(std > 0.3 * want,
-               f"{what}: values barely spread (std {std:.3g}); U(-{bound:.4g}, {bound:.4g}) has std {want:.4g}.",
-               f"{what}：初值几乎没有离散（标准差 {std:.3g}）；U(-{bound:.4g}, {bound:.4g}) 的标准差为 {want:.4g}。",
-               likely=likely("zeros or a constant.", "用了 0 或常数。"))
-        return
-    near = 25 / n
-    expect(top >= bound * (1 - near),
-           f"{what}: max |value| = {top:.4g} ({top / bound:.3f} x the bound {bound_text} = {bound:.4g}), but {n} "
-           f"draws from U(-{bound:.4g}, {bound:.4g}) come within {100 * near:.2g} % of it: the range is too narrow.",
-           f"{what}：最大 |值| = {top:.4g}（边界 {bound_text} = {bound:.4g} 的 {top / bound:.3f} 倍），而从 "
-           f"U(-{bound:.4g}, {bound:.4g}) 抽取 {n} 个值时最大值与边界相差不超过 {100 * near:.2g} %：取值范围太窄。",
-           likely=likely("a scaled bound: kaiming_uniform_ with another a (a=sqrt(6) gives 0.926 x the bound), "
-                         "(torch.rand(n) - 0.5) * bound without the factor 2, or a bound from a larger fan.",
-                         "边界被缩放了：kaiming_uniform_ 用了别的 a（a=sqrt(6) 得到 0.926 倍边界），"
-                         "(torch.rand(n) - 0.5) * bound 少乘了 2，或按更大的 fan 计算了边界。"))
-    tol = 7 * 0.447 / math.sqrt(n)
-    expect(abs(std - want) <= tol * want,
-           f"{what}: standard deviation {std:.4g}, but U(-{bound:.4g}, {bound:.4g}) has {want:.4g} (bound / sqrt(3)); "
-           f"{n} draws stay within {100 * tol:.2g} % of it: the values are not spread uniformly over the range.",
-           f"{what}：标准差为 {std:.4g}，而 U(-{bound:.4g}, {bound:.4g}) 的标准差为 {want:.4g}（bound / sqrt(3)）；"
-           f"{n} 个值的偏差应在 {100 * tol:.2g} % 以内：取值没有在区间内均匀分布。",
-           likely=likely("a normal or truncated normal (kaiming_normal_, trunc_normal_) instead of a uniform.",
-                         "用了正态或截断正态分布（kaiming_normal_、trunc_normal_），而不是均匀分布。"))
-    expect(abs(mean) <= 7 * want / math.sqrt(n),
-           f"{what}: mean {mean:.4g}, but U(-{bound:.4g}, {bound:.4g}) is centred on 0 ({n} draws: |mean| below "
-           f"{7 * want / math.sqrt(n):.2g}).",
-           f"{what}：均值为 {mean:.4g}，而 U(-{bound:.4g}, {bound:.4g}) 以 0 为中心（{n} 个值的 |均值| 应小于 "
-           f"{7 * want / math.sqrt(n):.2g}）。",
-           likely=likely("values shifted: torch.rand (in [0, 1)) scaled but not centred.",
-                         "取值整体偏移：torch.rand（取值 [0, 1)）缩放了但没有减去中心。"))
 
 
 # ---------------------------------------------------------------------------
@@ -311,7 +248,7 @@ def test_init_like_nn_linear(ex):
         w, b = _weight(m, i, o)
         bound = 1 / math.sqrt(i)
         for name, t in (("weight", w), ("bias", b)):
-            _assert_uniform(t, bound, f"Linear({i}, {o}).{name} at init", "1/sqrt(in_features)", fix)
+            assert_uniform(t, bound, f"Linear({i}, {o}).{name} at init", "1/sqrt(in_features)", fix)
 
 
 @check(points=2, category="training")

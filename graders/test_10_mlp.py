@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, as_number, assert_all_params_get_grad, assert_close, assert_learns,
+from ptquiz.gradelib import (accelerator, as_loss, assert_all_params_get_grad, assert_close, assert_learns,
                              assert_on_device, assert_shape, assert_tensor, check, expect, fail, first_line,
                              missing_import, run_learner, seeded, to_cpu)
 
@@ -64,22 +64,17 @@ NEED_TRAIN = ("train with Adam(lr) and CrossEntropyLoss for `steps` steps and re
 
 
 def _loss(v, what):
-    """A loss the learner returned, as a float: any real number (Python, numpy, a one-element tensor), except a
-    tensor still attached to the autograd graph (the PyTorch FAQ's "accumulating history" memory leak)."""
-    if isinstance(v, torch.Tensor) and (v.requires_grad or v.grad_fn is not None):
-        fail(f"{what} is the loss tensor itself, still attached to the autograd graph (grad_fn "
-             f"{type(v.grad_fn).__name__}); each loss kept in train()'s list then keeps its whole graph alive.",
-             f"{what} 是仍连在自动求导计算图上的损失张量本身（grad_fn {type(v.grad_fn).__name__}）；train() 保存的每个"
-             "损失都会让整张计算图一直留在内存里。",
-             likely=("`return loss` instead of `return loss.item()` (or float(loss), loss.detach()): the PyTorch FAQ's "
-                     "\"don't accumulate history across your training loop\".",
-                     "写成了 `return loss`，而不是 `return loss.item()`（或 float(loss)、loss.detach()）：即 PyTorch FAQ 中的"
-                     "“不要在训练循环中累积历史”。"))
-    return as_number(v, what, likely=("train_step does not return the loss (a missing `return`).",
-                                      "train_step 没有返回损失（缺少 `return`）。") if v is None else
-                     ("the loss should be one number: return loss.item() (a per-sample loss, reduction='none', is not "
-                      "what CrossEntropyLoss() gives).",
-                      "损失应是一个数：返回 loss.item()（逐样本的损失 reduction='none' 不是 CrossEntropyLoss() 给出的）。"))
+    """A loss the learner returned, as a float (gradelib.as_loss: a tensor still attached to the graph is refused)."""
+    return as_loss(v, what, attached=(
+        "{what} is the loss tensor itself, still attached to the autograd graph (grad_fn {grad_fn}); each loss kept "
+        "in train()'s list then keeps its whole graph alive.",
+        "{what} 是仍连在自动求导计算图上的损失张量本身（grad_fn {grad_fn}）；train() 保存的每个损失都会让整张计算图"
+        "一直留在内存里。"),
+        likely=("train_step does not return the loss (a missing `return`).",
+                "train_step 没有返回损失（缺少 `return`）。") if v is None else
+        ("the loss should be one number: return loss.item() (a per-sample loss, reduction='none', is not "
+         "what CrossEntropyLoss() gives).",
+         "损失应是一个数：返回 loss.item()（逐样本的损失 reduction='none' 不是 CrossEntropyLoss() 给出的）。"))
 
 
 def _losses(v, n, what):

@@ -7,7 +7,7 @@ from torch import nn
 
 from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, RECURRENT_OPS, accelerator, as_int, assert_close,
                              assert_on_device, assert_shape, check, expect, fail, first_line, forbid, learner_line,
-                             log_probs, run_learner, seeded, to_cpu)
+                             log_probs, poison_freed_memory, run_learner, seeded, to_cpu)
 
 # (input_size, hidden_size, num_layers, batch, seq, nonlinearity)
 CASES = [(4, 4, 1, 3, 5, "tanh"), (3, 5, 1, 1, 1, "tanh"), (6, 4, 2, 2, 7, "tanh"),
@@ -247,12 +247,6 @@ def test_unknown_nonlinearity_refused(ex):
 INIT_CASES = ((7, 64, 2), (150, 100, 1), (3, 128, 1))
 
 
-def _poison(h, value=7.5):
-    """Fill and free memory of the parameters' sizes, so that a torch.empty left unfilled shows it."""
-    junk = [torch.full((h, h), value) for _ in range(6)] + [torch.full((h,), value) for _ in range(12)]
-    del junk
-
-
 def _init_problem(p, b, in_k, h):
     """(en, zh, likely) describing how parameter values p differ from uniform(-b, b), or None. Thresholds are
     statistically safe for a correct init: each fails with probability < 1e-8 on uniform values."""
@@ -315,7 +309,8 @@ def test_initialised_like_nn_rnn(ex):
     zh: 每个参数（包括偏置）都像 nn.RNN 一样初始化为 (-1/sqrt(hidden_size), 1/sqrt(hidden_size)) 上的均匀分布。
     """
     for n, (i, h, layers) in enumerate(INIT_CASES):
-        _poison(h)
+        # freed memory of the parameters' sizes, filled, so that a torch.empty left unfilled shows it
+        poison_freed_memory([(h, h)] * 6 + [(h,)] * 12, 7.5)
         m = _make(ex, i, h, layers, seed=50 + n)
         b = 1.0 / math.sqrt(h)
         params = dict(m.named_parameters())

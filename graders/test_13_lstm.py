@@ -8,7 +8,7 @@ from torch.overrides import TorchFunctionMode
 
 from ptquiz.gradelib import (CheckFailed, DeviceMismatchError, RECURRENT_OPS, accelerator, as_int, assert_close,
                              assert_learns, assert_on_device, assert_shape, assert_tensor, check, expect, fail, forbid,
-                             run_learner, seeded, to_cpu)
+                             poison_freed_memory, run_learner, seeded, to_cpu)
 
 # (input_size, hidden_size, num_layers, batch, seq)
 CASES = [(4, 3, 1, 3, 5), (3, 5, 1, 1, 1), (5, 4, 2, 2, 7), (2, 6, 2, 5, 1), (6, 2, 1, 4, 9)]
@@ -454,12 +454,6 @@ def test_learns_to_remember_the_first_element(ex):
 # ---------------------------------------------------------------------------
 # initialisation, the time-major layout, and the constructor's arguments
 
-def _poison(shapes):
-    """Leave NaN in freed memory of these sizes, so that a parameter left as torch.empty(...) shows it."""
-    junk = [torch.full(s, float("nan")) for s in shapes for _ in range(3)]
-    del junk
-
-
 def _init_problem(p, in_k, hidden):
     """None for values drawn like uniform(-1/sqrt(H), 1/sqrt(H)), else (what was seen, likely mistake), en/zh pairs.
 
@@ -532,7 +526,7 @@ def test_initialised_like_torch(ex):
     """
     for n, (kind, i, h, layers) in enumerate((("LSTMCell", 3, 128, 1), ("LSTM", 200, 72, 2), ("LSTM", 5, 64, 1))):
         shapes = [(4 * h, i), (4 * h, h), (4 * h,)] + ([(4 * h, h)] if layers > 1 else [])
-        _poison(shapes)
+        poison_freed_memory(shapes, float("nan"), copies=3)   # a torch.empty(...) left unfilled then holds NaN
         with seeded(110 + n):
             m = ex.LSTMCell(i, h) if kind == "LSTMCell" else ex.LSTM(i, h, layers, batch_first=True)
         label = f"{kind}({i}, {h})" if kind == "LSTMCell" else f"LSTM({i}, {h}, num_layers={layers})"

@@ -14,7 +14,7 @@ from torch import nn
 from torchvision.models import (MobileNet_V3_Small_Weights, ResNet18_Weights, ResNet50_Weights, mobilenet_v3_small,
                                 resnet18)
 
-from ptquiz.gradelib import (CheckFailed, accelerator, as_number, assert_close, assert_on_device, assert_shape, assert_tensor,
+from ptquiz.gradelib import (CheckFailed, accelerator, as_loss, assert_close, assert_on_device, assert_shape, assert_tensor,
                              check, expect, fail, first_line, learner_line, missing_import, pretend_pretrained,
                              run_learner, seeded, to_cpu)
 
@@ -251,19 +251,17 @@ class _Counter:
 
 
 def _loss(v, what):
-    """One per-step loss as a float: any real number (Python, numpy, a one-element tensor), except a tensor still
-    attached to the autograd graph (the PyTorch FAQ's "accumulating history" memory leak). As in exercise 10."""
-    if isinstance(v, torch.Tensor) and (v.requires_grad or v.grad_fn is not None):
-        fail(f"{what} is the loss tensor itself, still attached to the autograd graph (grad_fn "
-             f"{type(v.grad_fn).__name__}); every loss kept in the list then keeps its step's whole graph alive.",
-             f"{what} 是仍连在自动求导计算图上的损失张量本身（grad_fn {type(v.grad_fn).__name__}）；列表里保存的每个"
-             "损失都会让那一步的整张计算图一直留在内存里。",
-             likely=("losses.append(loss) instead of losses.append(loss.item()) (or float(loss), loss.detach()): the "
-                     "PyTorch FAQ's \"don't accumulate history across your training loop\".",
-                     "写成了 losses.append(loss)，而不是 losses.append(loss.item())（或 float(loss)、loss.detach()）："
-                     "即 PyTorch FAQ 中的“不要在训练循环中累积历史”。"))
-    return as_number(v, what, likely=("each step's loss should be one number: loss.item().",
-                                      "每一步的损失应是一个数：loss.item()。"))
+    """One per-step loss as a float (gradelib.as_loss: a tensor still attached to the graph is refused)."""
+    return as_loss(v, what, likely=("each step's loss should be one number: loss.item().", "每一步的损失应是一个数：loss.item()。"),
+                   attached=("{what} is the loss tensor itself, still attached to the autograd graph (grad_fn {grad_fn}); "
+                             "every loss kept in the list then keeps its step's whole graph alive.",
+                             "{what} 是仍连在自动求导计算图上的损失张量本身（grad_fn {grad_fn}）；列表里保存的每个损失都会让"
+                             "那一步的整张计算图一直留在内存里。"),
+                   attached_likely=("losses.append(loss) instead of losses.append(loss.item()) (or float(loss), "
+                                    "loss.detach()): the PyTorch FAQ's \"don't accumulate history across your training "
+                                    "loop\".",
+                                    "写成了 losses.append(loss)，而不是 losses.append(loss.item())（或 float(loss)、"
+                                    "loss.detach()）：即 PyTorch FAQ 中的“不要在训练循环中累积历史”。"))
 
 
 def _losses(got, n, what):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptquiz.gradelib import (accelerator, as_number, assert_on_device, assert_shape, assert_tensor, check,
+from ptquiz.gradelib import (accelerator, as_loss, assert_on_device, assert_shape, assert_tensor, check,
                              device_mismatch_explained, expect, fail, run_learner, seeded, to_cpu)
 
 LR = 0.1
@@ -72,21 +72,14 @@ def _run(fn, what, need, *args):
 
 
 def _as_float(v, what):
-    """The loss a step returned, as a float: any real number (Python, numpy, a one-element tensor), except bool and a
-    tensor still attached to the autograd graph (the PyTorch FAQ's "accumulating history" leak; as in exercise 10)."""
-    if isinstance(v, torch.Tensor) and (v.requires_grad or v.grad_fn is not None):
-        fail(f"{what} returned the loss tensor itself, still attached to the autograd graph (grad_fn "
-             f"{type(v.grad_fn).__name__}); a training loop that keeps the returned losses then keeps every step's "
-             "graph alive.",
-             f"{what} 返回的是仍连在自动求导计算图上的损失张量本身（grad_fn {type(v.grad_fn).__name__}）；"
-             "训练循环保存这些返回的损失时，每一步的整张计算图都会一直留在内存里。",
-             likely=("`return loss` instead of `return loss.item()` (or float(loss), loss.detach()): the PyTorch FAQ's "
-                     "\"don't accumulate history across your training loop\".",
-                     "写成了 `return loss`，而不是 `return loss.item()`（或 float(loss)、loss.detach()）：即 PyTorch FAQ 中的"
-                     "“不要在训练循环中累积历史”。"))
-    return as_number(v, f"{what}'s return value (the loss, loss.item())",
-                     likely=("nothing returned, or the per-sample losses returned instead of their mean.",
-                             "没有返回值，或返回了逐样本的损失而不是其平均值。"))
+    """The loss a step returned, as a float (gradelib.as_loss: a tensor still attached to the graph is refused)."""
+    return as_loss(v, what, number_what=f"{what}'s return value (the loss, loss.item())", attached=(
+        "{what} returned the loss tensor itself, still attached to the autograd graph (grad_fn {grad_fn}); a training "
+        "loop that keeps the returned losses then keeps every step's graph alive.",
+        "{what} 返回的是仍连在自动求导计算图上的损失张量本身（grad_fn {grad_fn}）；训练循环保存这些返回的损失时，"
+        "每一步的整张计算图都会一直留在内存里。"),
+        likely=("nothing returned, or the per-sample losses returned instead of their mean.",
+                "没有返回值，或返回了逐样本的损失而不是其平均值。"))
 
 
 def _tiny(seed, z_dim=3, dim=2):

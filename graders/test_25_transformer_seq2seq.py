@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptquiz.gradelib import (accelerator, assert_all_params_get_grad, assert_close, assert_greedy_decode, assert_shape,
-                             assert_tensor, check, copy_task_batch, expect, fail, favour_eos, greedy_mismatch,
-                             lacks_batch_first, log_probs, padded_ids, passes_over_seeds, prefix_change, run_learner, seeded,
-                             seq2seq_on_device, shift_right_ids)
+                             assert_tensor, check, copy_task_batch, end_some_at_first_step, expect, fail, favour_eos,
+                             greedy_mismatch, lacks_batch_first, log_probs, padded_ids, passes_over_seeds, prefix_change,
+                             run_learner, seeded, seq2seq_on_device, shift_right_ids)
 
 
 PAD, BOS, EOS = 0, 1, 2
@@ -421,6 +421,11 @@ def test_greedy_decode(ex):
            "不包括起始的 BOS。", likely=("returning ys instead of ys[:, 1:].", "返回了 ys 而不是 ys[:, 1:]。"))
     assert_greedy_decode(m, lambda s, y: _forward(m, s, y), src, 7, BOS, EOS, PAD,
                          known=lambda e: BATCH_FIRST if lacks_batch_first(m) else None, likely={"argmax": argmax})
+    # The random model above may keep every sample going to max_len. Now about half of them end at their first step
+    # (EOS made their argmax given BOS alone) while the others go on: every later position of those must be pad_id.
+    if end_some_at_first_step(m, lambda s, y: _forward(m, s, y), src, 7, BOS, EOS) is not None:
+        assert_greedy_decode(m, lambda s, y: _forward(m, s, y), src, 5, BOS, EOS, PAD,
+                             known=lambda e: BATCH_FIRST if lacks_batch_first(m) else None, likely={"argmax": argmax})
 
 
 @check(points=3, category="training")

@@ -9,9 +9,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 from torch.utils.data import DataLoader
 
-from ptquiz.gradelib import (DeviceMismatchError, accelerator, as_number, assert_all_params_get_grad, assert_close,
-                             assert_learns_over_seeds, assert_on_device, assert_shape, assert_tensor, check, expect,
-                             fail, first_line, last_layer_state, per_sequence, run_packed, seeded, to_cpu)
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, as_loss, as_number, assert_all_params_get_grad,
+                             assert_close, assert_learns_over_seeds, assert_on_device, assert_shape, assert_tensor, check,
+                             expect, fail, first_line, last_layer_state, per_sequence, run_packed, seeded, to_cpu)
 
 # (vocab, embed_dim, hidden, classes, num_layers, bidirectional, pad_id)
 UNI1 = (20, 6, 5, 3, 1, False, 0)
@@ -454,14 +454,14 @@ def test_train_epoch_on_accelerator(ex):
     expect(not torch.equal(w, before), "train_epoch on the accelerator should update the model; fc.weight did not change.",
            "在加速设备上 train_epoch 应更新模型；fc.weight 没有变化。",
            likely=("optimizer.step() missing.", "缺少 optimizer.step()。"))
-    expect(not (isinstance(loss, torch.Tensor) and loss.requires_grad),
-           "train_epoch returned a tensor that is still part of the autograd graph; it should return a Python float.",
-           "train_epoch 返回的张量仍连在计算图上；应返回 Python float。",
-           likely=("summing the loss tensors (total += loss * len(labels)) instead of loss.item(): every batch's graph "
-                   "stays alive until the epoch ends, so memory grows with the number of batches.",
-                   "累加的是损失张量（total += loss * len(labels)）而不是 loss.item()：每个 batch 的计算图都一直保留到 "
-                   "epoch 结束，内存随 batch 数增长。"))
-    val = as_number(loss, "train_epoch's return value (the mean loss)")
+    val = as_loss(loss, "train_epoch's return value (the mean loss)",
+                  attached=("train_epoch returned a tensor that is still part of the autograd graph; it should return a "
+                            "Python float.", "train_epoch 返回的张量仍连在计算图上；应返回 Python float。"),
+                  attached_likely=("summing the loss tensors (total += loss * len(labels)) instead of loss.item(): every "
+                                   "batch's graph stays alive until the epoch ends, so memory grows with the number of "
+                                   "batches.",
+                                   "累加的是损失张量（total += loss * len(labels)）而不是 loss.item()：每个 batch 的计算图"
+                                   "都一直保留到 epoch 结束，内存随 batch 数增长。"))
     expect(val == val, f"train_epoch should return the mean loss as a float; got {loss!r}.",
            f"train_epoch 应以 float 返回平均损失；实际为 {loss!r}。")
 

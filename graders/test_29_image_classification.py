@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ptquiz.gradelib import (DeviceMismatchError, accelerator, assert_all_params_get_grad, assert_close,
+from ptquiz.gradelib import (DeviceMismatchError, accelerator, as_loss, assert_all_params_get_grad, assert_close,
                              assert_on_device, assert_shape, assert_tensor, check, expect, fail, first_line,
                              learner_line, missing_import, run_learner, seeded, to_cpu)
 
@@ -149,14 +149,14 @@ def _same_state(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _number(v, what):
+def _number(v, what, likely=None):
     """A Python float from an int/float/0-dim tensor (not a bool), else a failure that says what came back."""
     if isinstance(v, torch.Tensor):
         expect(v.numel() == 1, f"{what} should be one number; got a tensor of shape {tuple(v.shape)}.",
-               f"{what} 应是一个数；实际是形状为 {tuple(v.shape)} 的张量。")
+               f"{what} 应是一个数；实际是形状为 {tuple(v.shape)} 的张量。", likely=likely)
         v = v.item()
     expect(not isinstance(v, bool) and hasattr(v, "__float__"), f"{what} should be a number; got {type(v).__name__}.",
-           f"{what} 应是一个数；实际为 {type(v).__name__}。")
+           f"{what} 应是一个数；实际为 {type(v).__name__}。", likely=likely)
     return float(v)
 
 
@@ -344,14 +344,13 @@ def test_train_one_epoch_matches_loop(ex):
               "F.cross_entropy(model(images), labels)，backward()，每个 batch 一次 optimizer.step()。")
     for (name, p), q in zip(m.named_parameters(), ref.parameters()):
         assert_close(p, q, f"after one epoch, parameter {name}", atol=1e-5, likely=likely)
-    expect(not (isinstance(got, torch.Tensor) and got.requires_grad),
-           "train_one_epoch returned a tensor that is still part of the autograd graph; it should return a Python float.",
-           "train_one_epoch 返回的张量仍连在计算图上；应返回 Python float。",
-           likely=("summing the loss tensors (total += loss) instead of loss.item(): every batch's graph stays alive "
-                   "until the epoch ends, so memory grows with the number of batches.",
-                   "累加的是损失张量（total += loss）而不是 loss.item()：每个 batch 的计算图都一直保留到 epoch 结束，"
-                   "内存随 batch 数增长。"))
-    mean = _number(got, "train_one_epoch's return value")
+    mean = as_loss(got, "train_one_epoch's return value", number=_number,
+                   attached=("train_one_epoch returned a tensor that is still part of the autograd graph; it should "
+                             "return a Python float.", "train_one_epoch 返回的张量仍连在计算图上；应返回 Python float。"),
+                   attached_likely=("summing the loss tensors (total += loss) instead of loss.item(): every batch's "
+                                    "graph stays alive until the epoch ends, so memory grows with the number of batches.",
+                                    "累加的是损失张量（total += loss）而不是 loss.item()：每个 batch 的计算图都一直保留到 "
+                                    "epoch 结束，内存随 batch 数增长。"))
     batch_mean = sum(losses) / len(losses)
     sample_mean = sum(v * s for v, s in zip(losses, sizes)) / sum(sizes)
     expect(abs(mean - batch_mean) < 1e-4 or abs(mean - sample_mean) < 1e-4,

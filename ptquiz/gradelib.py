@@ -213,6 +213,105 @@ def as_number(v, what: str, likely=None) -> float:
     fail(f"{what} should be a number, got {_kind(v)}.", f"{what} 应为一个数，实际是 {_kind(v)}。", likely)
 
 
+def assert_uniform(t, bound, what: str, bound_text: str, fix, module: str = "nn.Linear",
+                   wrong_fan=("out_features", " out_features ")):
+    """``t`` looks like independent draws from U(-bound, bound), with margins a correct init never misses.
+
+    For n draws of U(-b, b): P(max |x| < b (1 - e)) = (1 - e)^n <= exp(-e n), so e = 25 / n (odds e^-25); the
+    sample std has relative standard error ~0.447 / sqrt(n) and the mean b / sqrt(3 n): both get 7 standard
+    errors. A scaled (kaiming with another a), shifted, constant or normal init misses one of them.
+    ``bound_text`` names the bound (e.g. "1/sqrt(in_features)"); ``fix``: (en, zh), how to initialise right, appended
+    to each likely mistake; each failure names what it saw first. ``module``: the layer whose init this is (in
+    "not nn.Linear's init"); ``wrong_fan``: (en, zh), the size a bound is wrongly computed from (out_features, the
+    output channels; the zh text is set between 按 and 计算, spaces included where needed).
+    """
+    def likely(en, zh):
+        return (f"{en} {fix[0]}", f"{zh}{fix[1]}")
+    t = t.detach().double().flatten()
+    n = t.numel()
+    expect(bool(torch.isfinite(t).all()), f"{what}: not every value is finite.", f"{what}：存在非有限值。",
+           likely=likely("torch.empty(...) never initialised.", "torch.empty(...) 没有初始化。"))
+    top, std, mean = t.abs().max().item(), t.std().item(), t.mean().item()
+    want = bound / math.sqrt(3)
+    expect(top <= bound * (1 + 1e-6),
+           f"{what}: max |value| = {top:.4g} exceeds the bound {bound_text} = {bound:.4g}.",
+           f"{what}：最大 |值| = {top:.4g}，超出了边界 {bound_text} = {bound:.4g}。",
+           likely=likely("torch.randn (std 1), torch.empty never initialised, xavier_uniform_, kaiming_uniform_ with "
+                         f"the default a=0 (bound sqrt(6/fan_in)), or a bound from {wrong_fan[0]}.",
+                         "用了 torch.randn（标准差 1）、未初始化的 torch.empty、xavier_uniform_、默认 a=0 的 "
+                         f"kaiming_uniform_（边界 sqrt(6/fan_in)），或按{wrong_fan[1]}计算边界。"))
+    if n >= 500:
+        expect(std > 1e-3 * want,
+               f"{what}: all {n} values are the same ({mean:.4g}): a constant, not U(-{bound:.4g}, {bound:.4g}).",
+               f"{what}：全部 {n} 个值都相同（{mean:.4g}）：这是常数，而不是 U(-{bound:.4g}, {bound:.4g})。",
+               likely=likely(f"zeros_ / constant_ / torch.zeros (a zero bias is a common habit, but not {module}'s "
+                             "init).", f"用了 zeros_ / constant_ / torch.zeros（零偏置很常见，但不是 {module} 的初始化）。"))
+    else:
+        expect(std > 0.3 * want,
+               f"{what}: values barely spread (std {std:.3g}); U(-{bound:.4g}, {bound:.4g}) has std {want:.4g}.",
+               f"{what}：初值几乎没有离散（标准差 {std:.3g}）；U(-{bound:.4g}, {bound:.4g}) 的标准差为 {want:.4g}。",
+               likely=likely("zeros or a constant.", "用了 0 或常数。"))
+        return
+    near = 25 / n
+    expect(top >= bound * (1 - near),
+           f"{what}: max |value| = {top:.4g} ({top / bound:.3f} x the bound {bound_text} = {bound:.4g}), but {n} "
+           f"draws from U(-{bound:.4g}, {bound:.4g}) come within {100 * near:.2g} % of it: the range is too narrow.",
+           f"{what}：最大 |值| = {top:.4g}（边界 {bound_text} = {bound:.4g} 的 {top / bound:.3f} 倍），而从 "
+           f"U(-{bound:.4g}, {bound:.4g}) 抽取 {n} 个值时最大值与边界相差不超过 {100 * near:.2g} %：取值范围太窄。",
+           likely=likely("a scaled bound: kaiming_uniform_ with another a (a=sqrt(6) gives 0.926 x the bound), "
+                         "(torch.rand(n) - 0.5) * bound without the factor 2, or a bound from a larger fan.",
+                         "边界被缩放了：kaiming_uniform_ 用了别的 a（a=sqrt(6) 得到 0.926 倍边界），"
+                         "(torch.rand(n) - 0.5) * bound 少乘了 2，或按更大的 fan 计算了边界。"))
+    tol = 7 * 0.447 / math.sqrt(n)
+    expect(abs(std - want) <= tol * want,
+           f"{what}: standard deviation {std:.4g}, but U(-{bound:.4g}, {bound:.4g}) has {want:.4g} (bound / sqrt(3)); "
+           f"{n} draws stay within {100 * tol:.2g} % of it: the values are not spread uniformly over the range.",
+           f"{what}：标准差为 {std:.4g}，而 U(-{bound:.4g}, {bound:.4g}) 的标准差为 {want:.4g}（bound / sqrt(3)）；"
+           f"{n} 个值的偏差应在 {100 * tol:.2g} % 以内：取值没有在区间内均匀分布。",
+           likely=likely("a normal or truncated normal (kaiming_normal_, trunc_normal_) instead of a uniform.",
+                         "用了正态或截断正态分布（kaiming_normal_、trunc_normal_），而不是均匀分布。"))
+    expect(abs(mean) <= 7 * want / math.sqrt(n),
+           f"{what}: mean {mean:.4g}, but U(-{bound:.4g}, {bound:.4g}) is centred on 0 ({n} draws: |mean| below "
+           f"{7 * want / math.sqrt(n):.2g}).",
+           f"{what}：均值为 {mean:.4g}，而 U(-{bound:.4g}, {bound:.4g}) 以 0 为中心（{n} 个值的 |均值| 应小于 "
+           f"{7 * want / math.sqrt(n):.2g}）。",
+           likely=likely("values shifted: torch.rand (in [0, 1)) scaled but not centred.",
+                         "取值整体偏移：torch.rand（取值 [0, 1)）缩放了但没有减去中心。"))
+
+
+def poison_freed_memory(shapes, value=float("nan"), copies: int = 1):
+    """Fill ``copies`` tensors of each shape with ``value`` and free them, so that a parameter left as
+    ``torch.empty(...)`` (which reuses freed memory) shows it instead of passing for a (zero) init."""
+    junk = [torch.full(s, value) for s in shapes for _ in range(copies)]
+    del junk
+
+
+ATTACHED_LOSS = ("{what} is the loss tensor itself, still attached to the autograd graph (grad_fn {grad_fn}); every "
+                 "loss kept then keeps its step's whole graph alive.",
+                 "{what} 是仍连在自动求导计算图上的损失张量本身（grad_fn {grad_fn}）；保存的每个损失都会让那一步的整张计算图"
+                 "一直留在内存里。")
+ATTACHED_LOSS_LIKELY = ("`return loss` instead of `return loss.item()` (or float(loss), loss.detach()): the PyTorch "
+                        "FAQ's \"don't accumulate history across your training loop\".",
+                        "写成了 `return loss`，而不是 `return loss.item()`（或 float(loss)、loss.detach()）：即 PyTorch "
+                        "FAQ 中的“不要在训练循环中累积历史”。")
+
+
+def as_loss(v, what: str, likely=None, attached=ATTACHED_LOSS, attached_likely=ATTACHED_LOSS_LIKELY,
+            number_what: str | None = None, number=None) -> float:
+    """A loss the learner returned, as a float: any real number (Python, numpy, a one-element tensor), except a
+    tensor still attached to the autograd graph (the PyTorch FAQ's "accumulating history" memory leak).
+
+    An attached tensor fails with ``attached`` (en, zh), format strings that may use ``{what}`` and ``{grad_fn}``
+    (the name of its grad_fn's type), and ``attached_likely``. Anything else goes to ``number(v, number_what or
+    what, likely=likely)`` (default :func:`as_number`), which refuses what is not one number.
+    """
+    if isinstance(v, torch.Tensor) and (v.requires_grad or v.grad_fn is not None):
+        grad_fn = type(v.grad_fn).__name__
+        fail(attached[0].format(what=what, grad_fn=grad_fn), attached[1].format(what=what, grad_fn=grad_fn),
+             likely=attached_likely)
+    return (number or as_number)(v, number_what or what, likely=likely)
+
+
 def assert_all_params_get_grad(module: torch.nn.Module, what: str = "model", likely=None):
     params = list(module.named_parameters())
     expect(params, f"{what} has no parameters: layers must be attributes (nn.Module or nn.Parameter) to be registered.",
@@ -533,6 +632,32 @@ def favour_eos(m, scores_fn, src, vocab, bos, eos, pad, q=0.1):
         s = scores_fn(src, tgt_in).float()
         others = torch.cat([s[..., :eos], s[..., eos + 1:]], dim=-1).amax(-1)
         lin.bias[eos] += torch.quantile((others - s[..., eos]).flatten(), q) + 1e-3
+
+
+def end_some_at_first_step(m, scores_fn, src, vocab, bos, eos, min_gap=1e-2):
+    """Raise the EOS bias of ``m``'s last ``nn.Linear(..., vocab)`` so that, given BOS alone, EOS is the argmax for
+    some samples (about half) and not for the others: a greedy decoder must then pad the finished ones while the
+    rest go on, whatever the random model does later. Returns the (B,) bool mask of the samples that end at step 0,
+    or None when no split with a margin of at least ``min_gap`` exists (no output layer, or scores that do not
+    depend on the source). ``scores_fn(src, tgt_in)``; call it after :func:`favour_eos` (which rules out PAD).
+    """
+    lin = _output_linear(m, vocab)
+    B = src.shape[0]
+    if lin is None or B < 2:
+        return None
+    with torch.no_grad():
+        s = scores_fn(src, torch.full((B, 1), bos, dtype=torch.long))[:, 0].float().cpu()
+        gap = torch.cat([s[:, :eos], s[:, eos + 1:]], dim=-1).amax(-1) - s[:, eos]   # > 0: EOS loses
+        if not bool(torch.isfinite(gap).all()):
+            return None
+        srt = gap.sort().values
+        ks = range(max(1, B // 4), max(2, B - B // 4))   # split after the k smallest gaps, k near B / 2
+        k = max(ks, key=lambda k: float(srt[k] - srt[k - 1]))
+        if float(srt[k] - srt[k - 1]) < min_gap:
+            return None
+        cut = float(srt[k - 1] + srt[k]) / 2
+        lin.bias[eos] += cut
+        return gap < cut
 
 
 def copy_task_batch(g, B, V, lo, hi, reverse, pad, eos, first=3):

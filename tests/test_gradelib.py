@@ -123,3 +123,91 @@ def test_as_int_accepts_every_spelling_of_an_integer_and_refuses_bool_and_float(
     for v in (True, None, "2.5", torch.ones(2)):
         with pytest.raises(CheckFailed, match="loss should be a number"):
             as_number(v, "loss")
+
+
+def test_as_loss_takes_any_number_but_refuses_a_tensor_still_on_the_graph():
+    import numpy as np
+
+    from ptquiz.gradelib import as_loss
+    w = torch.tensor(2.0, requires_grad=True)
+    for v in (1.5, np.float32(1.5), torch.tensor(1.5), (w * 0.75).detach(), torch.tensor([1.5])):
+        assert as_loss(v, "loss") == 1.5 and type(as_loss(v, "loss")) is float
+    with pytest.raises(CheckFailed) as e:
+        as_loss(w * 0.75, "train_step's loss")
+    assert "train_step's loss is the loss tensor itself, still attached to the autograd graph (grad_fn MulBackward0)" \
+        in e.value.en and "loss.item()" in e.value.en and "MulBackward0" in e.value.zh
+    with pytest.raises(CheckFailed, match="still attached"):
+        as_loss(w, "loss")  # a leaf that requires grad (no grad_fn) is refused too
+    with pytest.raises(CheckFailed) as e:  # the grader's own wording, with its placeholders filled
+        as_loss(w * 2, "epoch", attached=("{what} kept its graph ({grad_fn}).", "{what} 保留了计算图（{grad_fn}）。"),
+                attached_likely=("summing tensors.", "累加了张量。"))
+    assert e.value.en == "epoch kept its graph (MulBackward0). Likely mistake: summing tensors."
+    assert e.value.zh.startswith("epoch 保留了计算图（MulBackward0）。")
+    with pytest.raises(CheckFailed) as e:  # not a number: as_number's message, under number_what, with likely
+        as_loss(torch.ones(3), "d_step", number_what="d_step's return value", likely=("per-sample losses.", "逐样本。"))
+    assert e.value.en.startswith("d_step's return value should be a number") and "per-sample losses." in e.value.en
+    seen = []
+    assert as_loss(7, "x", number=lambda v, what, likely=None: seen.append(what) or 7.0) == 7.0 and seen == ["x"]
+
+
+def test_assert_uniform_passes_a_true_uniform_and_names_each_departure():
+    import math
+    import re
+
+    from ptquiz.gradelib import assert_uniform
+    fix = ("use uniform_(-b, b).", "用 uniform_(-b, b)。")
+    g = torch.Generator().manual_seed(0)
+    b = 0.1
+    for n in (40, 3000):
+        assert_uniform(torch.rand(n, generator=g) * 2 * b - b, b, "w", "1/sqrt(in)", fix)
+    u = torch.rand(3000, generator=g) * 2 * b - b
+    cases = [(u * 2, "exceeds the bound 1/sqrt(in)"), (u * 0.9, "the range is too narrow"),
+             (torch.zeros(3000), "all 3000 values are the same"), (torch.zeros(40), "values barely spread"),
+             (torch.full((10,), float("nan")), "not every value is finite"),
+             ((torch.randn(3000, generator=g) * b / math.sqrt(3)).clamp(-b, b), "not spread uniformly"),
+             ((u + 0.01).clamp(-b, b), "is centred on 0")]
+    for t, text in cases:
+        with pytest.raises(CheckFailed, match=re.escape(text)) as e:
+            assert_uniform(t, b, "w", "1/sqrt(in)", fix)
+        assert e.value.en.endswith(fix[0]) and e.value.zh.endswith(fix[1])
+    with pytest.raises(CheckFailed) as e:  # the module and the wrong fan are the caller's words
+        assert_uniform(torch.zeros(3000), b, "w", "B", fix, module="nn.Conv2d", wrong_fan=("the output channels", "输出通道数"))
+    assert "not nn.Conv2d's init" in e.value.en and "不是 nn.Conv2d 的初始化" in e.value.zh
+    with pytest.raises(CheckFailed) as e:
+        assert_uniform(u * 2, b, "w", "B", fix, module="nn.Conv2d", wrong_fan=("the output channels", "输出通道数"))
+    assert "a bound from the output channels." in e.value.en and "或按输出通道数计算边界" in e.value.zh
+    with pytest.raises(CheckFailed) as e:
+        assert_uniform(u * 2, b, "w", "B", fix)
+    assert "a bound from out_features." in e.value.en and "或按 out_features 计算边界" in e.value.zh
+
+
+def test_poison_freed_memory_runs_for_every_shape_and_frees_it():
+    from ptquiz.gradelib import poison_freed_memory
+    assert poison_freed_memory([(4, 4), (4,)], 7.5) is None
+    assert poison_freed_memory([(3, 2)], float("nan"), copies=3) is None
+
+
+def test_end_some_at_first_step_splits_the_batch_at_the_first_step():
+    from torch import nn
+
+    from ptquiz.gradelib import end_some_at_first_step
+
+    class Toy(nn.Module):  # scores depend on the source only: enough for the first step
+        def __init__(self):
+            super().__init__()
+            self.emb, self.out = nn.Embedding(10, 6), nn.Linear(6, 5)
+
+        def forward(self, src, tgt_in):
+            return self.out(self.emb(src).mean(1, keepdim=True).expand(-1, tgt_in.shape[1], -1))
+
+    torch.manual_seed(0)
+    m = Toy()
+    src = torch.arange(3, 10).reshape(7, 1)
+    ends = end_some_at_first_step(m, m, src, 5, bos=1, eos=2)
+    assert ends is not None and 0 < int(ends.sum()) < 7
+    with torch.no_grad():
+        first = m(src, torch.ones(7, 1, dtype=torch.long))[:, 0].argmax(-1)
+    assert torch.equal(first == 2, ends)
+    same = torch.full((4, 1), 3)  # every sample alike: no split exists
+    assert end_some_at_first_step(m, m, same, 5, bos=1, eos=2) is None
+    assert end_some_at_first_step(nn.Identity(), m, src, 5, bos=1, eos=2) is None  # no output layer
