@@ -23,7 +23,11 @@ def test_every_kit_exercise_has_valid_complete_metadata():
 
 
 @pytest.mark.parametrize("edit, field, fix", [
-    (lambda s: s.replace("format_version = 1", "format_version = 7"), "format_version", "format_version = 1"),
+    (lambda s: s.replace("format_version = 2", "format_version = 7"), "format_version", "format_version = 2"),
+    (lambda s: s.split("[explanation]")[0], "explanation", "[explanation]"),
+    (lambda s: s.replace("[seed_analysis]", "[seed_analysis_]"), "seed_analysis", "[seed_analysis]"),
+    (lambda s: "[[followups]]".join(s.split("[[followups]]")[:3]), "followups", "at least 3"),
+    (lambda s: s.replace("answer.zh", "answer.fr", 1), "followups[1].answer.zh", "Chinese"),
     (lambda s: s.replace('zh = "自定义 nn.Module"', ""), "title.zh", "Chinese"),
     (lambda s: s.replace("number = 1", "number = 4"), "number/slug", "rename"),
     (lambda s: s.split("[[hints]]")[0] + "[[hints]]" + s.split("[[hints]]")[1], "hints", "two or more"),
@@ -108,3 +112,26 @@ def test_duplicate_check_names_and_non_integer_points_are_refused(tmp_path):
     g.write_bytes(b"\xff\xfe bad")
     with pytest.raises(CatalogError, match="UTF-8"):
         read_checks(g)
+
+
+def test_version_1_metadata_still_loads_without_the_debrief_fields(tmp_path):
+    (tmp_path / "graders").mkdir()
+    path = tmp_path / "graders" / "01_custom_module.toml"
+    path.write_text(GOOD.replace("format_version = 2", "format_version = 1").split("[explanation]")[0], encoding="utf-8")
+    ex = load_metadata(path, tmp_path)
+    assert ex.format_version == 1 and ex.explanation is None and ex.followups == []
+
+
+def test_validate_asks_for_the_upgrade_of_a_version_1_file(tmp_path):
+    from ptquiz.validate import Report, check_metadata
+    (tmp_path / "graders").mkdir()
+    path = tmp_path / "graders" / "01_custom_module.toml"
+    path.write_text(GOOD.replace("format_version = 2", "format_version = 1").split("[explanation]")[0], encoding="utf-8")
+    rep = Report()
+    check_metadata(load_metadata(path, tmp_path), rep)
+    assert len(rep.findings) == 1 and "format_version 1" in rep.findings[0].problem
+    assert "format_version = 2" in rep.findings[0].fix and "[[followups]]" in rep.findings[0].fix
+    path.write_text(GOOD, encoding="utf-8")
+    rep = Report()
+    check_metadata(load_metadata(path, tmp_path), rep)
+    assert not rep.findings
