@@ -582,6 +582,7 @@ def _mock_hint(c: Ctx, s, number) -> None:
         level = mock.hint(s, number, len(ex.hints))
     except KitFileError as e:
         c.fail(e)
+    c.log_event("hint", number, level=level, mode="mock", session=s.id)
     click.secho(t("hint", lang, level=level, total=len(ex.hints), n=number), bold=True)
     click.echo(text(ex.hints[level - 1], lang))
     click.echo(t("mock_hint_cost", lang, level=level, n=number, pct=level * mock.HINT_COST))
@@ -804,8 +805,10 @@ def _queue_lines(c: Ctx, items) -> None:
 
 @main.group(invoke_without_command=True)
 @click.option("--list", "list_", is_flag=True, help="Show the whole queue (every practised exercise); change nothing.")
+@click.option("--ahead", is_flag=True, help="Nothing due: open the next exercise in the queue now (reviewing early; "
+                                             "SM-2 schedules from this practice).")
 @click.pass_context
-def review(ctx, list_):
+def review(ctx, list_, ahead):
     """Spaced repetition (SM-2): show what is due and open the most overdue exercise as a fresh stub in
     .pt-quiz/review/ (your exercises/ file is never touched). Then `pt-quiz review grade`."""
     if ctx.invoked_subcommand is not None:
@@ -828,6 +831,8 @@ def review(ctx, list_):
         click.echo(t("review_head", lang))
         _queue_lines(c, due)
         click.echo("")
+    if pick is None and not due and ahead:
+        due = rv.queue(items, now, due_only=False)[:1]
     if pick is None and not due:
         nxt = rv.queue(items, now, due_only=False)[0]
         days = max(1, -int(nxt.overdue_days(now) // 1))

@@ -78,8 +78,9 @@ T = {
     "review_empty": {"en": "Nothing to review yet: the queue holds the exercises you have graded (`pt-quiz grade N`).",
                      "zh": "还没有可复习的题目：复习队列包含你评过分的题目（`pt-quiz grade N`）。"},
     "review_none_due": {"en": "Nothing due for review. Next: exercise {n} on {date} (in {days} day(s)). "
-                              "The whole queue: `pt-quiz review --list`.",
-                        "zh": "目前没有到期的复习。下一题：第 {n} 题，{date}（{days} 天后）。完整队列：`pt-quiz review --list`。"},
+                              "The whole queue: `pt-quiz review --list`; practise it now anyway: `pt-quiz review --ahead`.",
+                        "zh": "目前没有到期的复习。下一题：第 {n} 题，{date}（{days} 天后）。完整队列：`pt-quiz review --list`；"
+                              "现在就提前练习：`pt-quiz review --ahead`。"},
     "review_head": {"en": "Due for review (most overdue first):", "zh": "到期的复习（逾期最久的在前）："},
     "review_queue_head": {"en": "Review queue (SM-2), soonest first:", "zh": "复习队列（SM-2），最近到期的在前："},
     "review_cols": {"en": ["ex", "due", "interval", "ease", "last practised", "title"],

@@ -189,7 +189,7 @@ def _repetitions(exs: list[dict]):
             end = ev["t"]
             if full_marks(ev):
                 break
-        elif ev["kind"] == "hint":
+        elif ev["kind"] == "hint" and ev.get("mode") != "mock":  # a mock's hints belong to the mock
             hints += 1
         elif ev["kind"] == "solution":
             solution, end = True, ev["t"]

@@ -162,6 +162,8 @@ def test_nothing_due_says_when_the_next_one_is(pack, monkeypatch):
     monkeypatch.setattr(review, "clock", lambda: T0 + 3600)
     r = run("review")
     assert r.exit_code == 0 and "Nothing due" in r.output and "exercise 1" in r.output and "in 1 day" in r.output
-    assert not (pack / ".pt-quiz" / "review").exists()
+    assert not (pack / ".pt-quiz" / "review").exists() and "--ahead" in r.output
+    r = run("review", "--ahead")  # practise early: the next one opens as a fresh stub
+    assert r.exit_code == 0 and (pack / ".pt-quiz" / "review" / "01_custom_module.py").is_file(), r.output
     (pack / ".pt-quiz" / "events.jsonl").unlink()
     assert "Nothing to review yet" in run("review").output
