@@ -485,6 +485,26 @@ def test_decoder_matches_likelihood(ex):
                        "Drop one of them.", "decode 末尾有 sigmoid，而损失又用了 BCE-with-logits：sigmoid 被用了两次。去掉其中一个。"))
 
 
+@check(points=1, category="correctness")
+def test_decoder_reads_negative_latents(ex):
+    """decode tells apart latent vectors whose entries are all negative (z ~ N(0, I) is negative half the time).
+    zh: decode 能区分各分量全为负的不同潜向量（z ~ N(0, I) 有一半的时间为负）。
+    """
+    m = _make(ex, 12, 3, 16, seed=92)
+    with seeded(93), torch.no_grad():
+        z = -(torch.rand(16, 3) + 0.5)
+        out = _run(m.decode, "decode(z)", ("return logits or probabilities", "返回 logits 或概率"), z)
+    assert_tensor(out, "decode(z)")
+    spread = (out - out[:1]).abs().max().item()
+    expect(spread > 1e-6, f"decode gave the same output for 16 different latent vectors z whose entries are all "
+           f"negative (largest difference {spread:.3g}): the decoder throws negative z values away.",
+           f"decode 对 16 个各分量全为负的不同潜向量 z 给出了相同的输出（最大差异 {spread:.3g}）：解码器丢掉了 z 的负值。",
+           likely=("an activation applied to z before the decoder's first Linear, e.g. nn.Sequential(nn.ReLU(), "
+                   "nn.Linear(latent_dim, hidden), ...): the activation belongs between the Linear layers.",
+                   "在解码器第一个 Linear 之前就对 z 用了激活函数，例如 nn.Sequential(nn.ReLU(), "
+                   "nn.Linear(latent_dim, hidden), ...)：激活函数应放在两个 Linear 之间。"))
+
+
 @check(points=2, category="gradient")
 def test_all_parameters_get_gradient(ex):
     """vae_loss(*model(x), ...) backpropagates into every parameter (both encoder heads and the decoder).

@@ -1,5 +1,6 @@
 """Grader for exercise 27 — text classification with packed sequences."""
 import contextlib
+import copy
 import io
 from functools import partial
 
@@ -537,3 +538,27 @@ def test_train_epoch_mean_loss(ex):
            f"实际为 {val:.6g}。",
            likely=("the sum of the losses, the last batch's loss, or the mean over a wrong count.",
                    "返回了损失之和、最后一个批次的损失，或者除以了错误的数量。"))
+
+
+@check(points=2, category="training")
+def test_train_epoch_steps_like_the_loop(ex):
+    """Over 3 batches (SGD), train_epoch updates the weights as zero_grad, cross-entropy, backward, step per batch do.
+    zh: 在 3 个批次上（SGD），train_epoch 对权重的更新与每个批次依次 zero_grad、交叉熵、backward、step 的结果一致。
+    """
+    with seeded(120):
+        m = _PlainClassifier(12, 0)
+    ref = copy.deepcopy(m)
+    loader = _loader(_dataset(120, 8, 12, 0), 0, 3, _grader_collate)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.5)
+    for tokens, lengths, labels in loader:
+        ref_opt.zero_grad()
+        F.cross_entropy(ref(tokens, lengths), labels).backward()
+        ref_opt.step()
+    _train_epoch(ex, m, loader, torch.optim.SGD(m.parameters(), lr=0.5), "cpu", "train_epoch")
+    for (name, p), q in zip(m.named_parameters(), ref.parameters()):
+        assert_close(p, q, f"after train_epoch over 3 batches (SGD, lr 0.5), parameter {name}", atol=1e-5,
+                     likely=("optimizer.zero_grad() missing (or called once before the loop): each batch's gradient "
+                             "is then added to the previous ones, so every step after the first moves the weights by "
+                             "the sum of the gradients so far.",
+                             "缺少 optimizer.zero_grad()（或只在循环前调用了一次）：每个批次的梯度都会累加到之前的梯度上，"
+                             "于是第一步之后的每一步都按目前为止所有梯度之和来更新权重。"))
