@@ -187,3 +187,15 @@ def test_classroom_export_carries_the_debrief_without_reference_or_alternative_c
     assert doc["approaches"] and not [a for a in doc["approaches"] if "lines" in a]
     assert "return self.linear(x)" not in json.dumps(doc)  # the reference's one line
     assert not (dest / "tests").exists() and not (dest / "solutions").exists()
+
+
+def test_a_quote_is_judged_on_the_mistake_it_names_not_on_values_seen():
+    from types import SimpleNamespace as NS
+    old = {"check": "test_a", "message": {"en": "got -1.5 (expected nan). Likely mistake: dropout in eval mode."}}
+    def res(msg, passed=False):
+        return NS(checks=[NS(name="test_a", passed=passed, message={"en": msg})])
+    names = {"test_a", "test_b"}
+    assert debrief._still_said(old, res("got 0.25 (expected 3e-05). Likely mistake: dropout in eval mode."), {}, names)
+    assert not debrief._still_said(old, res("got 0.25. Likely mistake: softmax over the queries."), {}, names)
+    assert debrief._still_said(old, res("", passed=True), {}, names)  # passed on this run: a random fixture
+    assert not debrief._still_said(old, res("x"), {}, {"test_b"})      # the quoted check is gone
