@@ -195,7 +195,7 @@ def _still_said(old: dict, result, new: dict, check_names: set[str]) -> bool:
 
 
 def _mistake_key(msg: str | None) -> str:
-    msg = _clean(msg or "")
+    msg = _clean(msg or "")[:MAX_MESSAGE]  # as stored
     _, sep, likely = msg.rpartition("Likely mistake:")
     return _normalise(likely if sep else msg)
 
