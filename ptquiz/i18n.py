@@ -143,7 +143,7 @@ T = {
                            "(your files in its folder are untouched). Start another with `pt-quiz mock`.",
                      "zh": "{path}（模拟面试 {id}）无法读取；已保留为 {kept}，该场模拟面试已关闭且不计分（其文件夹中的文件未被改动）。"
                            "用 `pt-quiz mock` 开始新的一场。"},
-    "mock_started": {"en": "Mock interview {id} started: {minutes} minutes (seed {seed}; the same --seed picks the same exercises).",
+    "mock_started": {"en": "Mock interview {id} started: {minutes} min (seed {seed}; the same --seed picks the same exercises).",
                      "zh": "模拟面试 {id} 已开始：{minutes} 分钟（种子 {seed}；相同的 --seed 会选出相同的题目）。"},
     "mock_resumed": {"en": "Mock interview {id} is still running: here it is again.",
                      "zh": "模拟面试 {id} 仍在进行中，再次显示如下。"},
@@ -152,7 +152,7 @@ T = {
     "mock_only": {"en": "only {found} exercise(s) match the filters (asked for {count}).",
                   "zh": "只有 {found} 道题符合条件（要求 {count} 道）。"},
     "mock_rules": {"en": "Rules:\n"
-                         "  - {minutes} minutes. The first pt-quiz command after the time limit ends the mock; `pt-quiz mock finish` ends it early.\n"
+                         "  - Time limit: {minutes} min. The first pt-quiz command after the time limit ends the mock; `pt-quiz mock finish` ends it early.\n"
                          "  - `pt-quiz grade` grades the mock's files (`pt-quiz grade N` one of them). Your normal progress is not changed.\n"
                          "  - {free} grade runs per exercise are free; each further one costs {gcost} % of its points; at most {maxg}.\n"
                          "  - Each hint level (`pt-quiz hint N`) costs {hint} % of that exercise's points.\n"
@@ -215,7 +215,7 @@ T = {
     "mock_hist_status": {"en": {"active": "running", "finished": "finished (no scorecard)", "unreadable": "unreadable"},
                          "zh": {"active": "进行中", "finished": "已结束（无成绩单）", "unreadable": "无法读取"}},
     "card_head": {"en": "Mock interview {id}: scorecard", "zh": "模拟面试 {id}：成绩单"},
-    "card_when": {"en": "Started {when}, {minutes} minutes; {ended} after {took}.", "zh": "开始于 {when}，时限 {minutes} 分钟；{took} 后{ended}。"},
+    "card_when": {"en": "Started {when}, {minutes} min; {ended} after {took}.", "zh": "开始于 {when}，时限 {minutes} 分钟；{took} 后{ended}。"},
     "card_ended": {"en": {"deadline": "ended at the time limit", "finish": "finished early"},
                    "zh": {"deadline": "到时结束", "finish": "提前结束"}},
     "card_row": {"en": "score {score}/{max} (best grade {best} − hints {hcost} − extra grade runs {gcost}) · first full marks {first} · "
