@@ -137,6 +137,8 @@ def child_env() -> dict:
 
 REQUIRED = (("pytest", "pytest"), ("xdist", "pytest-xdist"), ("pytest_timeout", "pytest-timeout"))
 REAPER = Path(__file__).resolve().with_name("reaper.py")
+CHANNEL_VAR = "PT_QUIZ_CHANNEL_FD"  # the pipe the controller reads its settings from
+GRACE = 3.0  # seconds past a check's limit before the watchdog kills its worker (faulthandler's backstop: 5)
 RESTART = 10.0  # seconds a replaced worker may take to start (torch import) when the deadline is estimated
 
 
@@ -246,7 +248,6 @@ def run_pytest(graders: list[Path], target: Path | None = None, workers: int | N
     at a pristine copy of the engine).
 
     Raises GradingError when pytest could not run them at all (a Python without the test plugins, ...)."""
-    from .controller import CHANNEL_VAR, GRACE
     from .reaper import TOKEN_VAR
 
     check_timeout = check_timeout or check_timeout_default()
