@@ -430,6 +430,44 @@ def test_sample(ex):
                        "采样没有放在 torch.no_grad() 中（给 sample 加上 @torch.no_grad()）。"))
 
 
+@check(points=1, category="correctness")
+def test_sample_draws_from_the_prior(ex):
+    """sample(n) decodes latent vectors drawn from the prior N(0, I): mean 0, spread 1, negative half the time.
+    zh: sample(n) 解码的潜向量来自先验 N(0, I)：均值 0、标准差 1、一半为负。
+    """
+    D, L, n = 9, 3, 4000
+    m = _make(ex, D, L, 16, seed=86)
+    seen = []
+
+    def grab(mod, args):
+        if not seen and args and isinstance(args[0], torch.Tensor) and args[0].shape[-1] == L:
+            seen.append(args[0].detach().float().reshape(-1, L).clone())
+    # the decoder's first layer is the one Linear that takes latent_dim inputs (the encoder's take in_dim or hidden)
+    hooks = [mod.register_forward_pre_hook(grab) for mod in m.modules()
+             if isinstance(mod, nn.Linear) and mod.in_features == L]
+    try:
+        with seeded(87), torch.no_grad():
+            _run(m.sample, f"VAE({D}, {L}).sample({n})", ("decode n draws from N(0, I)", "解码 n 个来自 N(0, I) 的样本"), n)
+    finally:
+        for h in hooks:
+            h.remove()
+    expect(bool(seen), f"VAE({D}, {L}).sample({n}) never ran the decoder's first Linear (latent_dim -> hidden) on z.",
+           f"VAE({D}, {L}).sample({n}) 从未把 z 送入解码器的第一个 Linear（latent_dim -> hidden）。",
+           likely=("sample decodes something other than z of shape (n, latent_dim).",
+                   "sample 解码的不是形状为 (n, latent_dim) 的 z。"))
+    z = seen[0]
+    mean, std, neg = z.mean().item(), z.std().item(), (z < 0).float().mean().item()
+    expect(abs(mean) < 0.1 and 0.85 < std < 1.15 and 0.4 < neg < 0.6,
+           f"sample({n}) decoded z with mean {mean:.3g}, standard deviation {std:.3g} and {neg:.0%} negative entries; "
+           f"draws from the prior N(0, I) have mean 0, standard deviation 1, and are negative half the time.",
+           f"sample({n}) 解码的 z 均值为 {mean:.3g}、标准差为 {std:.3g}、负值占 {neg:.0%}；来自先验 N(0, I) 的样本均值为 0、"
+           f"标准差为 1，且一半为负。",
+           likely=("z drawn with torch.rand (uniform on [0, 1)) instead of torch.randn (standard normal), or scaled/shifted."
+                   if neg < 0.05 else "z scaled or shifted: the prior is the standard normal, torch.randn(n, latent_dim).",
+                   "用 torch.rand（[0, 1) 上的均匀分布）代替了 torch.randn（标准正态）采样 z，或对其做了缩放/平移。"
+                   if neg < 0.05 else "z 被缩放或平移了：先验是标准正态，torch.randn(n, latent_dim)。"))
+
+
 @check(points=3, category="correctness")
 def test_vae_loss_value(ex):
     """vae_loss = mean over the batch of (BCE summed over the pixels + KL), for logits or probabilities as decode returns.
