@@ -328,6 +328,52 @@ def test_segment_ids_matter(ex):
                          "segment_ids=None 没有按全 0（torch.zeros_like(input_ids)）处理。"))
 
 
+@check(points=1, category="correctness")
+def test_mlm_head_transform_order(ex):
+    """The MLM head maps the encoder's output h to LayerNorm(GELU(Linear(h))) before the decoder, in that order.
+    zh: MLM 头在 decoder 之前把编码器输出 h 变换为 LayerNorm(GELU(Linear(h)))，且顺序如此。
+    """
+    m = _make(ex, seed=41).eval()
+    d = CONFIG["d_model"]
+    tok = getattr(getattr(m, "tok_emb", None), "weight", None)
+    # the decoder: the Linear tied to the token embedding (or named decoder); the head: some Linear(d_model,
+    # d_model) whose output, through GELU and a LayerNorm, is the decoder's input (layouts vary: nn.Sequential,
+    # a BertPredictionHeadTransform-like module, a ModuleList encoder; none is assumed)
+    dec = next((x for x in m.modules() if isinstance(x, nn.Linear) and tok is not None and x.weight is tok),
+               getattr(m, "decoder", None))
+    expect(isinstance(dec, nn.Linear), "BERT should end in decoder = nn.Linear(d_model, vocab_size), tied to tok_emb.",
+           "BERT 应以 decoder = nn.Linear(d_model, vocab_size) 结尾，并与 tok_emb 绑定权重。")
+    linears = [x for x in m.modules() if isinstance(x, nn.Linear) and x is not dec
+               and x.in_features == d and x.out_features == d]
+    norms = [x for x in m.modules() if isinstance(x, nn.LayerNorm)]
+    seen, inputs = {}, {}
+    hooks = [dec.register_forward_pre_hook(lambda mod, a: seen.setdefault("x", a[0]))]
+    hooks += [lin.register_forward_pre_hook(lambda mod, a: inputs.setdefault(id(mod), a[0])) for lin in linears]
+    try:
+        with torch.no_grad():
+            _logits(m, _ids([6, 4], 6, seed=142), "BERT(...)")
+    finally:
+        for h in hooks:
+            h.remove()
+    expect("x" in seen, "BERT.forward did not run its decoder.", "BERT.forward 没有运行 decoder。")
+    x = seen["x"]
+    pairs = [(lin, inputs[id(lin)]) for lin in linears if id(lin) in inputs
+             and inputs[id(lin)].shape[:-1] == x.shape[:-1]]
+    with torch.no_grad():
+        ok = any(torch.allclose(ln(F.gelu(lin(u), approximate=ap)), x, atol=1e-4)
+                 for lin, u in pairs for ln in norms for ap in ("none", "tanh"))
+        swapped = not ok and any(u.min().item() >= -0.1701 and torch.allclose(ln(lin(u)), x, atol=1e-4)
+                                 for lin, u in pairs for ln in norms)  # GELU's output is never below -0.17
+    expect(ok, "The decoder's input is not LayerNorm(GELU(Linear(h))) of the encoder output h"
+           + (": it is LayerNorm(Linear(GELU(h))), the GELU applied before the Linear." if swapped else "."),
+           "decoder 的输入不是编码器输出 h 的 LayerNorm(GELU(Linear(h)))"
+           + ("：而是 LayerNorm(Linear(GELU(h)))，GELU 放在了 Linear 之前。" if swapped else "。"),
+           likely=("the MLM head's layers in another order: BERT's head transform is nn.Sequential(nn.Linear(d_model, "
+                   "d_model), nn.GELU(), nn.LayerNorm(d_model)), then the tied decoder.",
+                   "MLM 头各层顺序不对：BERT 的头部变换是 nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), "
+                   "nn.LayerNorm(d_model))，然后是权重绑定的 decoder。"))
+
+
 @check(points=2, category="correctness")
 def test_feedforward_width(ex):
     """Every encoder layer's feed-forward network has width dff (linear1: d_model -> dff).
