@@ -125,6 +125,14 @@ def _dispatch(func, args, kwargs):
             "pack_padded_sequence needs the sequence lengths on the CPU even when the data is on the GPU "
             "(keep them there, or pass lengths.cpu()).")
 
+    if name == "aten::index" and shadows and isinstance(args[0], torch.Tensor) \
+            and not isinstance(args[0], ShadowTensor) and args[0].device.type == "cpu" and args[0].dim() > 0:
+        # CUDA takes CPU indices for a device tensor, never device indices for a CPU tensor
+        raise DeviceMismatchError(
+            f"indices should be either on cpu or on the same device as the indexed tensor (cpu): "
+            f"{_describe(args[0])} indexed with a mask or index on {_NAME}. A tensor created without device=... "
+            f"(e.g. torch.randint(...), torch.zeros(...)) stays on the CPU: create it on the input's device.")
+
     if shadows and name not in _MIX_OK:
         for t in plain:
             if t.dim() > 0 and t.device.type == "cpu":
