@@ -352,12 +352,10 @@ def debrief(c: Ctx, number, force, no_answers):
     """After full marks on NUMBER: why it works, what the source answer got wrong, the classic mistakes with
     what the grader says about each, other approaches, and the follow-up questions an interviewer asks."""
     from ptquiz.debrief import render
-    from ptquiz.mock import is_running
 
     number = _current(c, number)
     ex, lang, st = c.exercise(number), c.lang, c.state
-    if _mock(c) is not None or is_running(c.catalog.root):
-        die(t("mock_locked", lang))
+    _locked_during_mock(c)
     passed = st.passed(number)
     if not passed and not force:
         last = st.last_score(number)
@@ -467,9 +465,7 @@ def restore(c: Ctx, number, list_, from_):
 @pass_ctx
 def solution(c: Ctx, number, yes):
     """Show the reference solution of NUMBER (asks first unless you passed it)."""
-    from ptquiz.mock import is_running
-    if _mock(c) is not None or is_running(c.catalog.root):
-        die(t("mock_locked", c.lang))
+    _locked_during_mock(c)
     ex, lang = c.exercise(number), c.lang
     if not ex.solution_path.exists():
         die(t("no_solutions", lang, name=ex.name), code=1)
@@ -515,6 +511,13 @@ def _mock(c: Ctx, stop: bool = False):
         if stop:
             sys.exit(0)
     return session
+
+
+def _locked_during_mock(c: Ctx) -> None:
+    """`solution` and `debrief` stop here while a mock runs (even one whose folder was deleted)."""
+    from ptquiz.mock import is_running
+    if _mock(c) is not None or is_running(c.catalog.root):
+        die(t("mock_locked", c.lang))
 
 
 def _nums(numbers) -> str:
