@@ -34,16 +34,21 @@ def debrief_path(ex: Exercise) -> Path:
     return ex.pack / "graders" / f"{ex.name}.debrief.json"
 
 
+def _doc_node(node) -> ast.Expr | None:
+    """The docstring statement of a module, class or function node, or None."""
+    first = node.body[0] if getattr(node, "body", None) else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return first
+    return None
+
+
 def _docstring(src: str) -> tuple[str, int]:
     """(the module docstring, the number of lines it spans from the top); ('', 0) without one."""
     try:
-        tree = ast.parse(src)
+        doc = _doc_node(ast.parse(src))
     except SyntaxError:
         return "", 0
-    if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(getattr(tree.body[0], "value", None), ast.Constant) \
-            and isinstance(tree.body[0].value.value, str):
-        return tree.body[0].value.value, tree.body[0].end_lineno
-    return "", 0
+    return (doc.value.value, doc.end_lineno) if doc is not None else ("", 0)
 
 
 def _code_lines(src: str) -> list[str]:
@@ -57,11 +62,10 @@ def _code_lines(src: str) -> list[str]:
         tree = None
     if tree is not None:
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-                first = node.body[0]
-                if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
-                        and isinstance(first.value.value, str):
-                    skip.update(range(first.lineno - 1, first.end_lineno))
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = _doc_node(node)
+                if doc is not None:
+                    skip.update(range(doc.lineno - 1, doc.end_lineno))
     return [ln.rstrip() for i, ln in enumerate(lines)
             if i not in skip and ln.strip() and not ln.strip().startswith("#") and not _MARKER.match(ln)]
 
@@ -98,8 +102,7 @@ def diff_lines(reference: str, other: str, limit: int = MAX_LINES) -> list[str]:
 
 
 def _normalise(s: str) -> str:
-    """A message with the numbers (signs, nan and inf too) and temporary paths taken out."""
-    s = re.sub(r"/\S*ptquiz-\S*?/", "<tmp>/", s)
+    """A message with the numbers (signs, nan and inf too) taken out (temporary folders: see _clean)."""
     s = re.sub(r"[-+]?\b(nan|inf)\b", "#", s)
     return re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", s)
 
@@ -153,8 +156,8 @@ def stale(ex: Exercise, fresh: dict, wrong: dict | None = None) -> str | None:
     """Why the committed debrief file no longer says what the graders say (None when it does).
 
     Judged on what a learner reads: the fixtures listed, their description and lines, and for each mistake
-    that the check quoted still fails on it with the same message (numbers and temporary paths aside). A
-    fixture that now also fails another check, or scores differently, is not stale: the quote is still true.
+    that the quote is still true (see _still_said). A fixture that now also fails another check, or scores
+    differently, is not stale.
     """
     have = load(ex)
     if have is None:
@@ -172,12 +175,12 @@ def stale(ex: Exercise, fresh: dict, wrong: dict | None = None) -> str | None:
             o, n = old[name], new[name]
             if o.get("what") != n.get("what") or o.get("lines") != n.get("lines"):
                 bad.append(name)
-            elif kind == "mistakes" and not _still_said(o, results.get(name), n, names):
+            elif kind == "mistakes" and not _still_said(o, results.get(name), names):
                 bad.append(name)
     return f"{debrief_path(ex).name} is out of date for {', '.join(bad)}" if bad else None
 
 
-def _still_said(old: dict, result, new: dict, check_names: set[str]) -> bool:
+def _still_said(old: dict, result, check_names: set[str]) -> bool:
     """The mistake quoted in `old` is still what its check says.
 
     Judged on the part of the message that names the mistake (after "Likely mistake:", else the whole message),

@@ -195,7 +195,7 @@ def test_a_quote_is_judged_on_the_mistake_it_names_not_on_values_seen():
     def res(msg, passed=False):
         return NS(checks=[NS(name="test_a", passed=passed, message={"en": msg})])
     names = {"test_a", "test_b"}
-    assert debrief._still_said(old, res("got 0.25 (expected 3e-05). Likely mistake: dropout in eval mode."), {}, names)
-    assert not debrief._still_said(old, res("got 0.25. Likely mistake: softmax over the queries."), {}, names)
-    assert debrief._still_said(old, res("", passed=True), {}, names)  # passed on this run: a random fixture
-    assert not debrief._still_said(old, res("x"), {}, {"test_b"})      # the quoted check is gone
+    assert debrief._still_said(old, res("got 0.25 (expected 3e-05). Likely mistake: dropout in eval mode."), names)
+    assert not debrief._still_said(old, res("got 0.25. Likely mistake: softmax over the queries."), names)
+    assert debrief._still_said(old, res("", passed=True), names)  # passed on this run: a random fixture
+    assert not debrief._still_said(old, res("x"), {"test_b"})      # the quoted check is gone
